@@ -1,0 +1,12 @@
+//! # lamer-plugin: environments behind one interface, sandboxed or native
+//!
+//! The learner talks to environments through two object-safe traits:
+//! [`EnvFactory`] (static facts, opening sessions) and [`EnvSession`] (one
+//! playing session: reset, restart, step, queries). A WebAssembly plugin loaded
+//! into the wasmtime sandbox implements them, and so does any
+//! [`lamer_sdk::Environment`] run natively through [`NativeEnv`], which lets the
+//! rollout engine be tested without compiling a component.
+
+mod env;
+
+pub use env::{EnvFactory, EnvSession, NativeEnv, SessionError};

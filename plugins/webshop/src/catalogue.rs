@@ -115,9 +115,7 @@ mod ordered_options {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Pairs, A::Error> {
                 let mut pairs = Vec::new();
-                while let Some((k, v)) =
-                    map.next_entry::<String, Option<Vec<RawOptionValue>>>()?
-                {
+                while let Some((k, v)) = map.next_entry::<String, Option<Vec<RawOptionValue>>>()? {
                     // The reference skips options whose contents are null.
                     if let Some(v) = v {
                         pairs.push((k, v));
@@ -220,8 +218,8 @@ fn parse_pricing(pricing: &str) -> Vec<f64> {
 
 /// Words spaCy never tags as nouns, for titles without stored nouns.
 const NON_NOUNS: &[&str] = &[
-    "a", "an", "and", "the", "for", "with", "of", "in", "on", "to", "by", "at", "from", "or",
-    "&", "new", "set", "pack", "count", "inch", "ounce", "oz", "small", "large", "medium", "big",
+    "a", "an", "and", "the", "for", "with", "of", "in", "on", "to", "by", "at", "from", "or", "&",
+    "new", "set", "pack", "count", "inch", "ounce", "oz", "small", "large", "medium", "big",
     "mini", "long", "short", "soft", "hard", "high", "low", "premium", "natural", "organic",
     "black", "white", "red", "blue", "green", "pink", "grey", "gray",
 ];
@@ -423,8 +421,8 @@ mod tests {
 
     #[test]
     fn missing_attributes_entry_is_reported() {
-        let err = Catalogue::from_raw(vec![raw("B0MISSING1", None)], &BTreeMap::new(), 0)
-            .unwrap_err();
+        let err =
+            Catalogue::from_raw(vec![raw("B0MISSING1", None)], &BTreeMap::new(), 0).unwrap_err();
         assert!(matches!(err, EnvError::DataUnavailable(m) if m.contains("B0MISSING1")));
     }
 

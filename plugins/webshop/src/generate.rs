@@ -74,13 +74,38 @@ const CATEGORIES: &[Category] = &[
         name: "apparel",
         path: ["Apparel", "Everyday Wear"],
         kinds: &[
-            kind("hoodie", &["fleece", "zip", "cropped"], 34.0, &["color", "size"]),
-            kind("rain jacket", &["packable", "hooded", "lined"], 68.0, &["color", "size"]),
-            kind("jogger", &["cotton", "tapered", "cargo"], 29.0, &["color", "size"]),
+            kind(
+                "hoodie",
+                &["fleece", "zip", "cropped"],
+                34.0,
+                &["color", "size"],
+            ),
+            kind(
+                "rain jacket",
+                &["packable", "hooded", "lined"],
+                68.0,
+                &["color", "size"],
+            ),
+            kind(
+                "jogger",
+                &["cotton", "tapered", "cargo"],
+                29.0,
+                &["color", "size"],
+            ),
             kind("sock", &["wool", "ankle", "crew"], 12.0, &["color", "pack"]),
             kind("beanie", &["knit", "cuffed", "slouchy"], 15.0, &["color"]),
-            kind("polo shirt", &["pique", "slim", "classic"], 26.0, &["color", "size"]),
-            kind("sneaker", &["canvas", "trail", "slip"], 58.0, &["color", "shoe size"]),
+            kind(
+                "polo shirt",
+                &["pique", "slim", "classic"],
+                26.0,
+                &["color", "size"],
+            ),
+            kind(
+                "sneaker",
+                &["canvas", "trail", "slip"],
+                58.0,
+                &["color", "shoe size"],
+            ),
             kind("scarf", &["chunky", "plaid", "silk"], 19.0, &["color"]),
         ],
         attributes: &[
@@ -105,14 +130,54 @@ const CATEGORIES: &[Category] = &[
         name: "kitchen",
         path: ["Home", "Kitchen Supplies"],
         kinds: &[
-            kind("travel mug", &["insulated", "leakproof", "ceramic"], 22.0, &["color", "capacity"]),
-            kind("chef knife", &["forged", "japanese", "serrated"], 45.0, &["style"]),
-            kind("cutting board", &["bamboo", "reversible", "grooved"], 27.0, &["size"]),
-            kind("frying pan", &["nonstick", "cast iron", "carbon"], 39.0, &["size"]),
-            kind("storage jar", &["airtight", "glass", "stackable"], 18.0, &["pack", "capacity"]),
-            kind("kettle", &["electric", "gooseneck", "stovetop"], 49.0, &["color"]),
-            kind("spatula", &["silicone", "slotted", "flexible"], 9.0, &["color", "pack"]),
-            kind("coffee grinder", &["burr", "manual", "compact"], 64.0, &["style"]),
+            kind(
+                "travel mug",
+                &["insulated", "leakproof", "ceramic"],
+                22.0,
+                &["color", "capacity"],
+            ),
+            kind(
+                "chef knife",
+                &["forged", "japanese", "serrated"],
+                45.0,
+                &["style"],
+            ),
+            kind(
+                "cutting board",
+                &["bamboo", "reversible", "grooved"],
+                27.0,
+                &["size"],
+            ),
+            kind(
+                "frying pan",
+                &["nonstick", "cast iron", "carbon"],
+                39.0,
+                &["size"],
+            ),
+            kind(
+                "storage jar",
+                &["airtight", "glass", "stackable"],
+                18.0,
+                &["pack", "capacity"],
+            ),
+            kind(
+                "kettle",
+                &["electric", "gooseneck", "stovetop"],
+                49.0,
+                &["color"],
+            ),
+            kind(
+                "spatula",
+                &["silicone", "slotted", "flexible"],
+                9.0,
+                &["color", "pack"],
+            ),
+            kind(
+                "coffee grinder",
+                &["burr", "manual", "compact"],
+                64.0,
+                &["style"],
+            ),
         ],
         attributes: &[
             "dishwasher safe",
@@ -130,20 +195,67 @@ const CATEGORIES: &[Category] = &[
             "scratch resistant",
             "double wall",
         ],
-        audiences: &["home", "camping", "office", "restaurants", "beginners", "gifting"],
+        audiences: &[
+            "home",
+            "camping",
+            "office",
+            "restaurants",
+            "beginners",
+            "gifting",
+        ],
     },
     Category {
         name: "beauty",
         path: ["Beauty", "Personal Care"],
         kinds: &[
-            kind("face serum", &["hydrating", "vitamin", "overnight"], 24.0, &["capacity", "pack"]),
-            kind("shampoo", &["clarifying", "volumizing", "herbal"], 14.0, &["scent", "capacity"]),
-            kind("lip balm", &["tinted", "medicated", "organic"], 7.0, &["flavor name", "pack"]),
-            kind("hair brush", &["detangling", "paddle", "boar"], 16.0, &["style"]),
-            kind("body lotion", &["unscented", "whipped", "cooling"], 13.0, &["scent", "capacity"]),
-            kind("nail polish", &["gel", "matte", "quick"], 9.0, &["color", "pack"]),
-            kind("makeup sponge", &["latex", "beveled", "mini"], 8.0, &["color", "pack"]),
-            kind("face mask", &["clay", "sheet", "peel"], 17.0, &["scent", "pack"]),
+            kind(
+                "face serum",
+                &["hydrating", "vitamin", "overnight"],
+                24.0,
+                &["capacity", "pack"],
+            ),
+            kind(
+                "shampoo",
+                &["clarifying", "volumizing", "herbal"],
+                14.0,
+                &["scent", "capacity"],
+            ),
+            kind(
+                "lip balm",
+                &["tinted", "medicated", "organic"],
+                7.0,
+                &["flavor name", "pack"],
+            ),
+            kind(
+                "hair brush",
+                &["detangling", "paddle", "boar"],
+                16.0,
+                &["style"],
+            ),
+            kind(
+                "body lotion",
+                &["unscented", "whipped", "cooling"],
+                13.0,
+                &["scent", "capacity"],
+            ),
+            kind(
+                "nail polish",
+                &["gel", "matte", "quick"],
+                9.0,
+                &["color", "pack"],
+            ),
+            kind(
+                "makeup sponge",
+                &["latex", "beveled", "mini"],
+                8.0,
+                &["color", "pack"],
+            ),
+            kind(
+                "face mask",
+                &["clay", "sheet", "peel"],
+                17.0,
+                &["scent", "pack"],
+            ),
         ],
         attributes: &[
             "paraben free",
@@ -161,20 +273,67 @@ const CATEGORIES: &[Category] = &[
             "vegan formula",
             "gentle cleansing",
         ],
-        audiences: &["women", "men", "teens", "dry skin", "curly hair", "daily use"],
+        audiences: &[
+            "women",
+            "men",
+            "teens",
+            "dry skin",
+            "curly hair",
+            "daily use",
+        ],
     },
     Category {
         name: "electronics",
         path: ["Electronics", "Gadgets"],
         kinds: &[
-            kind("wireless earbuds", &["sport", "noise cancelling", "budget"], 59.0, &["color"]),
-            kind("power bank", &["slim", "solar", "magnetic"], 35.0, &["color", "capacity"]),
-            kind("charging cable", &["braided", "coiled", "right angle"], 11.0, &["color", "length"]),
-            kind("desk lamp", &["dimmable", "clamp", "folding"], 38.0, &["color", "style"]),
-            kind("bluetooth speaker", &["portable", "waterproof", "party"], 79.0, &["color"]),
-            kind("phone stand", &["adjustable", "aluminum", "foldable"], 16.0, &["color"]),
-            kind("webcam", &["autofocus", "wide angle", "streaming"], 54.0, &["style"]),
-            kind("keyboard", &["mechanical", "wireless", "ergonomic"], 69.0, &["color", "style"]),
+            kind(
+                "wireless earbuds",
+                &["sport", "noise cancelling", "budget"],
+                59.0,
+                &["color"],
+            ),
+            kind(
+                "power bank",
+                &["slim", "solar", "magnetic"],
+                35.0,
+                &["color", "capacity"],
+            ),
+            kind(
+                "charging cable",
+                &["braided", "coiled", "right angle"],
+                11.0,
+                &["color", "length"],
+            ),
+            kind(
+                "desk lamp",
+                &["dimmable", "clamp", "folding"],
+                38.0,
+                &["color", "style"],
+            ),
+            kind(
+                "bluetooth speaker",
+                &["portable", "waterproof", "party"],
+                79.0,
+                &["color"],
+            ),
+            kind(
+                "phone stand",
+                &["adjustable", "aluminum", "foldable"],
+                16.0,
+                &["color"],
+            ),
+            kind(
+                "webcam",
+                &["autofocus", "wide angle", "streaming"],
+                54.0,
+                &["style"],
+            ),
+            kind(
+                "keyboard",
+                &["mechanical", "wireless", "ergonomic"],
+                69.0,
+                &["color", "style"],
+            ),
         ],
         attributes: &[
             "fast charging",
@@ -192,20 +351,62 @@ const CATEGORIES: &[Category] = &[
             "voice assistant",
             "built in microphone",
         ],
-        audiences: &["gaming", "office", "travel", "students", "laptops", "phones"],
+        audiences: &[
+            "gaming", "office", "travel", "students", "laptops", "phones",
+        ],
     },
     Category {
         name: "garden",
         path: ["Patio", "Garden Tools"],
         kinds: &[
-            kind("garden hose", &["expandable", "heavy duty", "coiled"], 32.0, &["length", "color"]),
-            kind("planter", &["ceramic", "hanging", "self watering"], 21.0, &["size", "color"]),
-            kind("pruning shear", &["bypass", "anvil", "ratchet"], 19.0, &["style"]),
-            kind("bird feeder", &["squirrel proof", "window", "tube"], 24.0, &["style"]),
-            kind("garden glove", &["leather", "bamboo", "thorn"], 13.0, &["size", "pack"]),
-            kind("string light", &["solar", "vintage", "fairy"], 23.0, &["length", "style"]),
-            kind("watering can", &["galvanized", "long spout", "plastic"], 18.0, &["capacity", "color"]),
-            kind("seed starter", &["biodegradable", "heated", "tray"], 15.0, &["pack"]),
+            kind(
+                "garden hose",
+                &["expandable", "heavy duty", "coiled"],
+                32.0,
+                &["length", "color"],
+            ),
+            kind(
+                "planter",
+                &["ceramic", "hanging", "self watering"],
+                21.0,
+                &["size", "color"],
+            ),
+            kind(
+                "pruning shear",
+                &["bypass", "anvil", "ratchet"],
+                19.0,
+                &["style"],
+            ),
+            kind(
+                "bird feeder",
+                &["squirrel proof", "window", "tube"],
+                24.0,
+                &["style"],
+            ),
+            kind(
+                "garden glove",
+                &["leather", "bamboo", "thorn"],
+                13.0,
+                &["size", "pack"],
+            ),
+            kind(
+                "string light",
+                &["solar", "vintage", "fairy"],
+                23.0,
+                &["length", "style"],
+            ),
+            kind(
+                "watering can",
+                &["galvanized", "long spout", "plastic"],
+                18.0,
+                &["capacity", "color"],
+            ),
+            kind(
+                "seed starter",
+                &["biodegradable", "heated", "tray"],
+                15.0,
+                &["pack"],
+            ),
         ],
         attributes: &[
             "weather resistant",
@@ -223,7 +424,14 @@ const CATEGORIES: &[Category] = &[
             "puncture resistant",
             "wall mountable",
         ],
-        audiences: &["patios", "balconies", "gardeners", "yards", "greenhouses", "lawns"],
+        audiences: &[
+            "patios",
+            "balconies",
+            "gardeners",
+            "yards",
+            "greenhouses",
+            "lawns",
+        ],
     },
 ];
 
@@ -231,27 +439,54 @@ const CATEGORIES: &[Category] = &[
 fn option_pool(name: &str) -> &'static [&'static str] {
     match name {
         "color" => &[
-            "black", "white", "navy blue", "forest green", "charcoal", "burgundy", "beige",
-            "light grey", "coral", "teal", "mustard yellow", "olive", "lavender", "sky blue",
-            "red", "ivory", "plum",
+            "black",
+            "white",
+            "navy blue",
+            "forest green",
+            "charcoal",
+            "burgundy",
+            "beige",
+            "light grey",
+            "coral",
+            "teal",
+            "mustard yellow",
+            "olive",
+            "lavender",
+            "sky blue",
+            "red",
+            "ivory",
+            "plum",
         ],
         "size" => &[
             "small", "medium", "large", "x-large", "xx-large", "x-small", "one size",
         ],
         "shoe size" => &["6", "7", "8", "8.5", "9", "10", "11", "12"],
         "pack" => &[
-            "pack of 2", "pack of 3", "pack of 4", "pack of 6", "pack of 10", "single",
+            "pack of 2",
+            "pack of 3",
+            "pack of 4",
+            "pack of 6",
+            "pack of 10",
+            "single",
         ],
         "capacity" => &[
             "8 ounce", "12 ounce", "16 ounce", "20 ounce", "1 liter", "2 liter", "10000mah",
             "20000mah",
         ],
-        "length" => &["3 feet", "6 feet", "10 feet", "25 feet", "50 feet", "100 feet"],
+        "length" => &[
+            "3 feet", "6 feet", "10 feet", "25 feet", "50 feet", "100 feet",
+        ],
         "style" => &[
             "classic", "modern", "compact", "deluxe", "pro", "basic", "premium", "travel",
         ],
         "scent" => &[
-            "unscented", "vanilla", "eucalyptus", "citrus", "cucumber", "coconut", "fresh linen",
+            "unscented",
+            "vanilla",
+            "eucalyptus",
+            "citrus",
+            "cucumber",
+            "coconut",
+            "fresh linen",
         ],
         "flavor name" => &["cherry", "mint", "honey", "vanilla", "coconut", "berry"],
         _ => &[],
@@ -263,10 +498,19 @@ const BRAND_HEADS: &[&str] = &[
     "vor", "kal", "zen", "mip", "quo", "bri", "dax", "lum", "nor", "fex", "jov", "pil", "sol",
     "tak", "wex", "yul", "har", "ost", "cru", "elv",
 ];
-const BRAND_TAILS: &[&str] = &["lix", "dora", "vak", "nio", "bery", "tek", "mond", "usa", "rix", "pel"];
+const BRAND_TAILS: &[&str] = &[
+    "lix", "dora", "vak", "nio", "bery", "tek", "mond", "usa", "rix", "pel",
+];
 
 /// Descriptive words for titles (adjectives: never nouns).
-const TITLE_EXTRAS: &[&str] = &["Premium", "Everyday", "Upgraded", "Lightweight", "Essential", "Durable"];
+const TITLE_EXTRAS: &[&str] = &[
+    "Premium",
+    "Everyday",
+    "Upgraded",
+    "Lightweight",
+    "Essential",
+    "Durable",
+];
 
 /// Instruction templates: `{q}` the query, `{a}` the attribute phrase.
 const INSTRUCTION_TEMPLATES: &[&str] = &[
@@ -387,7 +631,12 @@ fn product(
     let mut title_words = vec![title_case(&brand)];
     let mut nouns = vec![brand.clone()];
     if rng.chance(0.5) {
-        title_words.push(rng.choose(TITLE_EXTRAS).copied().unwrap_or("Premium").to_string());
+        title_words.push(
+            rng.choose(TITLE_EXTRAS)
+                .copied()
+                .unwrap_or("Premium")
+                .to_string(),
+        );
     }
     title_words.push(title_case(modifier));
     title_words.push(title_case(kind.name));
@@ -418,7 +667,10 @@ fn product(
         .into_iter()
         .map(|i| attrs[i])
         .collect();
-    let template = rng.choose(INSTRUCTION_TEMPLATES).copied().unwrap_or("i need a {a} {q}");
+    let template = rng
+        .choose(INSTRUCTION_TEMPLATES)
+        .copied()
+        .unwrap_or("i need a {a} {q}");
     let instruction = template
         .replace("{q}", query)
         .replace("{a}", &join_phrases(&mentioned));
@@ -439,10 +691,10 @@ fn product(
         join_phrases(&described)
     );
 
-    // Options: 0–2 groups of the kind's pool, 2–4 values each.
+    // Options: 0–2 groups of the kind's pool, 2–5 values each.
     let group_count = match rng.index(10) {
         0 => 0,
-        1..=5 => 1,
+        1..=4 => 1,
         _ => 2,
     }
     .min(kind.options.len());
@@ -451,7 +703,7 @@ fn product(
     for &g in rng.sample_indices(kind.options.len(), group_count).iter() {
         let name = kind.options[g];
         let pool = option_pool(name);
-        let count = (2 + rng.index(3)).min(pool.len());
+        let count = (2 + rng.index(4)).min(pool.len());
         let values: Vec<RawOptionValue> = rng
             .sample_indices(pool.len(), count)
             .into_iter()
@@ -526,7 +778,14 @@ mod tests {
         // A value's normalised colour must be one of its own words, so the
         // goal tuple ('color', value) still contains it as a token.
         for name in [
-            "color", "size", "shoe size", "pack", "capacity", "length", "style", "scent",
+            "color",
+            "size",
+            "shoe size",
+            "pack",
+            "capacity",
+            "length",
+            "style",
+            "scent",
             "flavor name",
         ] {
             for value in option_pool(name) {

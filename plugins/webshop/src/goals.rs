@@ -129,7 +129,10 @@ mod tests {
         let c = Catalogue {
             products: vec![product(
                 23.5,
-                vec![("size", vec!["small", "large"]), ("color", vec!["red", "blue"])],
+                vec![
+                    ("size", vec!["small", "large"]),
+                    ("color", vec!["red", "blue"]),
+                ],
             )],
         };
         let goals = build_goals(&c, 1);
@@ -138,7 +141,11 @@ mod tests {
             // Options are in name order.
             assert_eq!(g.options[0].0, "color");
             assert_eq!(g.options[1].0, "size");
-            assert!([40.0, 50.0, 60.0].contains(&g.price_upper), "{}", g.price_upper);
+            assert!(
+                [40.0, 50.0, 60.0].contains(&g.price_upper),
+                "{}",
+                g.price_upper
+            );
             let expected = format!(
                 "i want a mug with color: {}, and size: {}, and price lower than {:.2} dollars",
                 g.options[0].1, g.options[1].1, g.price_upper

@@ -26,18 +26,108 @@ use crate::goals::Goal;
 
 /// WebShop's `normalize.COLOR_SET`, in its order (the first hit wins).
 pub const COLOR_SET: [&str; 102] = [
-    "alabaster", "apricot", "aqua", "ash", "asphalt", "azure", "banana", "beige", "black", "blue",
-    "blush", "bordeaux", "bronze", "brown", "burgundy", "camel", "camo", "caramel", "champagne",
-    "charcoal", "cheetah", "chestnut", "chocolate", "christmas", "coffee", "cognac", "copper",
-    "coral", "cranberry", "cream", "crystal", "dark", "denim", "eggplant", "elephant", "espresso",
-    "fuchsia", "gold", "granite", "grape", "graphite", "grass", "gray", "green", "grey",
-    "heather", "indigo", "ivory", "ivy", "khaki", "lavender", "lemon", "leopard", "light",
-    "lilac", "lime", "magenta", "maroon", "mauve", "merlot", "midnight", "mint", "mocha",
-    "multicolor", "mushroom", "mustard", "natural", "navy", "nude", "olive", "orange", "peach",
-    "pewter", "pink", "plum", "purple", "rainbow", "red", "rose", "royal", "rust", "sand",
-    "sapphire", "seashell", "silver", "skull", "slate", "steel", "stone", "stonewash",
-    "sunflower", "tan", "taupe", "teal", "tiger", "turquoise", "violet", "walnut", "wheat",
-    "white", "wine", "yellow",
+    "alabaster",
+    "apricot",
+    "aqua",
+    "ash",
+    "asphalt",
+    "azure",
+    "banana",
+    "beige",
+    "black",
+    "blue",
+    "blush",
+    "bordeaux",
+    "bronze",
+    "brown",
+    "burgundy",
+    "camel",
+    "camo",
+    "caramel",
+    "champagne",
+    "charcoal",
+    "cheetah",
+    "chestnut",
+    "chocolate",
+    "christmas",
+    "coffee",
+    "cognac",
+    "copper",
+    "coral",
+    "cranberry",
+    "cream",
+    "crystal",
+    "dark",
+    "denim",
+    "eggplant",
+    "elephant",
+    "espresso",
+    "fuchsia",
+    "gold",
+    "granite",
+    "grape",
+    "graphite",
+    "grass",
+    "gray",
+    "green",
+    "grey",
+    "heather",
+    "indigo",
+    "ivory",
+    "ivy",
+    "khaki",
+    "lavender",
+    "lemon",
+    "leopard",
+    "light",
+    "lilac",
+    "lime",
+    "magenta",
+    "maroon",
+    "mauve",
+    "merlot",
+    "midnight",
+    "mint",
+    "mocha",
+    "multicolor",
+    "mushroom",
+    "mustard",
+    "natural",
+    "navy",
+    "nude",
+    "olive",
+    "orange",
+    "peach",
+    "pewter",
+    "pink",
+    "plum",
+    "purple",
+    "rainbow",
+    "red",
+    "rose",
+    "royal",
+    "rust",
+    "sand",
+    "sapphire",
+    "seashell",
+    "silver",
+    "skull",
+    "slate",
+    "steel",
+    "stone",
+    "stonewash",
+    "sunflower",
+    "tan",
+    "taupe",
+    "teal",
+    "tiger",
+    "turquoise",
+    "violet",
+    "walnut",
+    "wheat",
+    "white",
+    "wine",
+    "yellow",
 ];
 
 /// The matching threshold: thefuzz scores strictly above it match.
@@ -277,7 +367,12 @@ mod tests {
 
     #[test]
     fn type_reward_rules() {
-        let target = product("Acme Zip Hoodie", &["acme", "zip", "hoodie"], "hoodie", "A › B › C");
+        let target = product(
+            "Acme Zip Hoodie",
+            &["acme", "zip", "hoodie"],
+            "hoodie",
+            "A › B › C",
+        );
         // Same query → 1.0.
         let same = product("Bolt Hoodie", &["bolt", "hoodie"], "hoodie", "X");
         assert_eq!(type_reward(&same, &target), (1.0 / 3.0, 1.0));
@@ -312,7 +407,12 @@ mod tests {
 
     #[test]
     fn total_score() {
-        let target = product("Acme Zip Hoodie", &["acme", "zip", "hoodie"], "hoodie", "A › B");
+        let target = product(
+            "Acme Zip Hoodie",
+            &["acme", "zip", "hoodie"],
+            "hoodie",
+            "A › B",
+        );
         let g = goal(&[("color", "black"), ("size", "x-large")], 30.0);
         // Everything right → exactly 1.0.
         let s = score(
@@ -352,7 +452,12 @@ mod tests {
         other.title_nouns = vec!["acme".into()];
         other.query = "cap".into();
         other.product_category = "Q".into();
-        let s = score(&other, &opts(&[("color", "black"), ("size", "x-large")]), &g, &target);
+        let s = score(
+            &other,
+            &opts(&[("color", "black"), ("size", "x-large")]),
+            &g,
+            &target,
+        );
         assert_eq!(s.r_type, 0.5);
         assert_eq!(s.total, 0.5);
     }

@@ -369,7 +369,10 @@ impl Shop {
                 }
             }
             Page::Done(breakdown) => {
-                let asin = self.open_product().map(|p| p.asin.as_str()).unwrap_or("None");
+                let asin = self
+                    .open_product()
+                    .map(|p| p.asin.as_str())
+                    .unwrap_or("None");
                 t.push("Thank you for shopping with us!")
                     .push("Your code:")
                     .push("None")
@@ -552,7 +555,10 @@ mod tests {
             r#"{"color": "men\u0027s \u003cb\u003e", "size": "x-large"}"#
         );
         assert_eq!(tojson(&[]), "{}");
-        assert_eq!(tojson(&[("a".into(), "caf\u{e9}".into())]), r#"{"a": "caf\u00e9"}"#);
+        assert_eq!(
+            tojson(&[("a".into(), "caf\u{e9}".into())]),
+            r#"{"a": "caf\u00e9"}"#
+        );
     }
 
     #[test]
@@ -562,6 +568,9 @@ mod tests {
             Shop::format_observation(raw, "buy a mug"),
             "'Back to Search' [SEP] 'Page 1 (Total results: 0)' [SEP] 'Next >'"
         );
-        assert_eq!(Shop::format_observation("Thank you", "buy a mug"), "Thank you");
+        assert_eq!(
+            Shop::format_observation("Thank you", "buy a mug"),
+            "Thank you"
+        );
     }
 }

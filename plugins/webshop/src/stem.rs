@@ -245,9 +245,7 @@ impl Stemmer {
             'e' => self.ends("er"),
             'i' => self.ends("ic"),
             'l' => self.ends("able") || self.ends("ible"),
-            'n' => {
-                self.ends("ant") || self.ends("ement") || self.ends("ment") || self.ends("ent")
-            }
+            'n' => self.ends("ant") || self.ends("ement") || self.ends("ment") || self.ends("ent"),
             'o' => {
                 (self.ends("ion") && self.j >= 0 && matches!(self.b[self.j as usize], 's' | 't'))
                     || self.ends("ou")

@@ -12,11 +12,55 @@ use lamer_sdk::SeededRng;
 use webshop::fuzz::{python_tuple_str, token_set_ratio};
 
 const WORDS: &[&str] = &[
-    "large", "x-large", "xx-large", "small", "pack", "of", "12", "2", "3", "count", "ounce",
-    "(pack of 1)", "navy", "blue", "Navy Blue", "machine", "wash", "Machine-Wash", "long",
-    "lasting", "long-lasting", "caf\u{e9}", "na\u{ef}ve", "\u{203a}", "men's", "women's", "abc",
-    "abd", "abcd", "bcd", "xy", "z", "", "  ", "/", "8.5", "16oz", "stainless", "steel", "steal",
-    "color", "size", "dark", "roast", "grey", "gray", "\u{fc}ber", "\u{4e2d}\u{6587}", "A|B",
+    "large",
+    "x-large",
+    "xx-large",
+    "small",
+    "pack",
+    "of",
+    "12",
+    "2",
+    "3",
+    "count",
+    "ounce",
+    "(pack of 1)",
+    "navy",
+    "blue",
+    "Navy Blue",
+    "machine",
+    "wash",
+    "Machine-Wash",
+    "long",
+    "lasting",
+    "long-lasting",
+    "caf\u{e9}",
+    "na\u{ef}ve",
+    "\u{203a}",
+    "men's",
+    "women's",
+    "abc",
+    "abd",
+    "abcd",
+    "bcd",
+    "xy",
+    "z",
+    "",
+    "  ",
+    "/",
+    "8.5",
+    "16oz",
+    "stainless",
+    "steel",
+    "steal",
+    "color",
+    "size",
+    "dark",
+    "roast",
+    "grey",
+    "gray",
+    "\u{fc}ber",
+    "\u{4e2d}\u{6587}",
+    "A|B",
 ];
 
 fn random_word(rng: &mut SeededRng) -> String {
@@ -57,7 +101,10 @@ fn pairs() -> Vec<(String, String)> {
 #[test]
 fn token_set_ratio_matches_thefuzz() {
     let python = std::env::var("LAMER_PYTHON").unwrap_or_else(|_| "python3".to_string());
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../bench/webshop/thefuzz_oracle.py");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../bench/webshop/thefuzz_oracle.py"
+    );
     let pairs = pairs();
     let input: String = pairs
         .iter()
@@ -107,5 +154,9 @@ fn token_set_ratio_matches_thefuzz() {
         mismatches[..mismatches.len().min(20)].join("\n")
     );
     // The pairs must exercise the whole range, not just 0 and 100.
-    assert!(distinct.len() > 30, "only {} distinct scores", distinct.len());
+    assert!(
+        distinct.len() > 30,
+        "only {} distinct scores",
+        distinct.len()
+    );
 }

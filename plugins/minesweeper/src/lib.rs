@@ -1,0 +1,1 @@
+//! # MineSweeper, as LaMer plays it (in progress: the environment lands in the next commit)

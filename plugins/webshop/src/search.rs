@@ -69,6 +69,12 @@ pub fn tokenize(text: &str) -> Vec<String> {
 /// The analysed terms of a text: tokens, possessives stripped, stop words
 /// removed, stemmed.
 pub fn analyze(text: &str) -> Vec<String> {
+    analyze_cached(text, &mut HashMap::new())
+}
+
+/// [`analyze`] with a token → stem cache, for indexing many documents that
+/// share a vocabulary.
+fn analyze_cached(text: &str, stems: &mut HashMap<String, String>) -> Vec<String> {
     tokenize(text)
         .into_iter()
         .filter_map(|mut token| {
@@ -76,10 +82,14 @@ pub fn analyze(text: &str) -> Vec<String> {
                 token.truncate(token.len() - 2);
             }
             if token.is_empty() || STOP_WORDS.contains(&token.as_str()) {
-                None
-            } else {
-                Some(stem(&token))
+                return None;
             }
+            if let Some(stemmed) = stems.get(&token) {
+                return Some(stemmed.clone());
+            }
+            let stemmed = stem(&token);
+            stems.insert(token, stemmed.clone());
+            Some(stemmed)
         })
         .collect()
 }
@@ -99,8 +109,9 @@ impl Bm25Index {
         let mut postings: HashMap<String, Vec<(u32, u32)>> = HashMap::new();
         let mut doc_lengths = Vec::with_capacity(documents.len());
         let mut counts: HashMap<String, u32> = HashMap::new();
+        let mut stems = HashMap::new();
         for (doc, text) in documents.iter().enumerate() {
-            let terms = analyze(text.as_ref());
+            let terms = analyze_cached(text.as_ref(), &mut stems);
             doc_lengths.push(terms.len() as u32);
             counts.clear();
             for term in terms {

@@ -169,3 +169,47 @@ fn worlds_are_shared_between_sessions() {
     let b = session();
     assert!(std::ptr::eq(a.env().world(), b.env().world()));
 }
+
+#[test]
+fn data_dir_loader_reads_webshop_files() {
+    // The generated catalogue written in WebShop's schema loads back through
+    // the data-dir path into the same world.
+    let dir = tempfile::tempdir().unwrap();
+    let files = webshop::generate::generate(0);
+    std::fs::write(
+        dir.path().join(webshop::catalogue::PRODUCTS_FILE),
+        serde_json::to_string(&files.products).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join(webshop::catalogue::ATTRIBUTES_FILE),
+        serde_json::to_string(&files.attributes).unwrap(),
+    )
+    .unwrap();
+    let config = serde_json::json!({
+        "catalogue": "data-dir",
+        "data_dir": dir.path().to_str().unwrap(),
+    })
+    .to_string();
+    let mut s = Session::<WebShop>::open(&config).unwrap();
+    let generated = World::build(&Source::Generated, 0).unwrap();
+    assert_eq!(s.env().world().catalogue, generated.catalogue);
+    assert_eq!(s.env().world().goals, generated.goals);
+    s.reset(&Task::new("test", 0)).unwrap();
+    let mut won = false;
+    while let Some(a) = s.expert_action().unwrap() {
+        won = s.step(&a).unwrap().won;
+    }
+    assert!(won);
+    // A malformed file is reported with its name.
+    std::fs::write(
+        dir.path().join(webshop::catalogue::ATTRIBUTES_FILE),
+        "{\"B0\": 3}",
+    )
+    .unwrap();
+    let err = World::build(&Source::DataDir(dir.path().to_path_buf()), 0).unwrap_err();
+    assert!(
+        matches!(&err, EnvError::DataUnavailable(m) if m.contains("items_ins_v2_1000.json")),
+        "{err}"
+    );
+}

@@ -58,7 +58,7 @@ fn main() -> anyhow::Result<()> {
                         break;
                     }
                     let roll = rng.unit();
-                    let command = if roll < 0.4 {
+                    let command = if roll < 0.25 {
                         session.expert_action()?.unwrap_or_else(|| "look".into())
                     } else if roll < 0.9 {
                         rng.choose(&admissible).cloned().unwrap_or_default()

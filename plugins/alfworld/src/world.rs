@@ -131,8 +131,8 @@ pub struct World {
     goal_domains: Vec<Vec<Entity>>,
 }
 
-/// The help text of the grammar's `help.feedback` rule.
-pub const HELP: &str = "\nAvailable commands:\n  look:                             look around your current location\n  inventory:                        check your current inventory\n  go to (receptacle):               move to a receptacle\n  open (receptacle):                open a receptacle\n  close (receptacle):               close a receptacle\n  take (object) from (receptacle):  take an object from a receptacle\n  move (object) to (receptacle):  place an object in or on a receptacle\n  examine (something):              examine a receptacle or an object\n  use (object):                     use an object\n  heat (object) with (receptacle):  heat an object using a receptacle\n  clean (object) with (receptacle): clean an object using a receptacle\n  cool (object) with (receptacle):  cool an object using a receptacle\n  slice (object) with (object):     slice an object using a sharp object\n";
+/// The help text of the grammar's `help.feedback` rule (TextWorld drops its leading newline).
+pub const HELP: &str = "Available commands:\n  look:                             look around your current location\n  inventory:                        check your current inventory\n  go to (receptacle):               move to a receptacle\n  open (receptacle):                open a receptacle\n  close (receptacle):               close a receptacle\n  take (object) from (receptacle):  take an object from a receptacle\n  move (object) to (receptacle):  place an object in or on a receptacle\n  examine (something):              examine a receptacle or an object\n  use (object):                     use an object\n  heat (object) with (receptacle):  heat an object using a receptacle\n  clean (object) with (receptacle): clean an object using a receptacle\n  cool (object) with (receptacle):  cool an object using a receptacle\n  slice (object) with (object):     slice an object using a sharp object\n";
 
 /// Joins items as the grammar's `display_list` does: "a", "a, and b", "a, b, and c";
 /// nothing is "nothing".
@@ -831,9 +831,17 @@ impl World {
                 }
                 self.fact(s, pred, &args)
             }
+            Formula::Exists(..) | Formula::Forall(..) if !Self::closed(f, bindings) => return None,
             Formula::Exists(vars, body) => self.search(s, vars, 0, body, bindings, true),
             Formula::Forall(vars, body) => !self.search(s, vars, 0, body, bindings, false),
         })
+    }
+
+    /// Whether every free variable of `f` is bound (else its value is unknown yet).
+    fn closed(f: &Formula, bindings: &[Option<Entity>]) -> bool {
+        let mut free = Vec::new();
+        f.free_vars(&mut free);
+        free.iter().all(|&v| bindings[v].is_some())
     }
 
     /// Backtracking over `vars[k..]`: finds a binding where `body` is `want`. After each

@@ -1,0 +1,162 @@
+#!/usr/bin/env python3
+"""Differential test of the Rust ALFWorld engine against TextWorld 1.7.0 + ALFWorld 0.4.2.
+
+Our side: `alfworld_tool walks` (an example of the `lamer-plugin-alfworld` crate) generates
+games and walks each with a mix of expert, random admissible and invalid commands, printing
+our intro, observations and admissible lists as JSON lines.
+
+Their side: each game's `game.tw-pddl` is played through `textworld.gym` exactly as ALFWorld
+and LaMer build the env (AlfredDemangler(shuffle=False), AlfredInfos, max_episode_steps=50,
+batch_size=1), replaying the same commands. Intro, every observation, every admissible list
+and `won` are compared.
+
+Usage (from the repository root):
+    python3 bench/alfworld/difftest.py [--games-per-split 20] [--steps 40] [--fixtures N]
+
+It creates the venv /work/venvs/alfworld (or $ALFWORLD_VENV) with the pinned oracle if it
+is missing (fast-downward builds from source: ~15 min), then re-executes itself inside it.
+Writes bench/alfworld/difftest_result.json, and with --fixtures N the first N walks of each
+split as TextWorld transcripts into plugins/alfworld/tests/fixtures/textworld/.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV = Path(os.environ.get("ALFWORLD_VENV", "/work/venvs/alfworld"))
+PINS = ["textworld[pddl]==1.7.0", "alfworld==0.4.2"]
+TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+TOOL = TARGET / "release" / "examples" / "alfworld_tool"
+
+
+def ensure_venv():
+    python = VENV / "bin" / "python"
+    if Path(sys.prefix).resolve() == VENV.resolve():
+        return
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", *PINS], check=True)
+    os.execv(str(python), [str(python), *sys.argv])
+
+
+def our_walks(split, first, count, steps, seed):
+    subprocess.run(
+        ["cargo", "build", "--release", "-q", "-p", "lamer-plugin-alfworld", "--example", "alfworld_tool"],
+        cwd=ROOT,
+        check=True,
+    )
+    out = subprocess.run(
+        [str(TOOL), "walks", split, str(first), str(count), str(steps), str(seed)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def make_env(gamefile):
+    import textworld
+    import textworld.gym
+    from alfworld.agents.environment.alfred_tw_env import AlfredDemangler, AlfredInfos
+
+    infos = textworld.EnvInfos(won=True, admissible_commands=True, extras=["gamefile"])
+    env_id = textworld.gym.register_games(
+        [gamefile],
+        infos,
+        batch_size=1,
+        asynchronous=True,
+        max_episode_steps=50,
+        wrappers=[AlfredDemangler(shuffle=False), AlfredInfos],
+    )
+    return textworld.gym.make(env_id)
+
+
+def their_walk(walk, tmp):
+    gamefile = Path(tmp) / f"{walk['split']}-{walk['index']}.tw-pddl"
+    gamefile.write_text(json.dumps(walk["game"]))
+    env = make_env(str(gamefile))
+    obs, infos = env.reset()
+    record = {
+        "split": walk["split"],
+        "index": walk["index"],
+        "intro": obs[0],
+        "admissible": list(infos["admissible_commands"][0]),
+        "steps": [],
+    }
+    for step in walk["steps"]:
+        obs, scores, dones, infos = env.step([step["command"]])
+        record["steps"].append(
+            {
+                "command": step["command"],
+                "observation": obs[0],
+                "won": bool(infos["won"][0]),
+                "admissible": [] if dones[0] else list(infos["admissible_commands"][0]),
+            }
+        )
+        if dones[0]:
+            break
+    env.close()
+    return record
+
+
+def compare(ours, theirs):
+    problems = []
+    if ours["intro"] != theirs["intro"]:
+        problems.append({"where": "intro", "ours": ours["intro"], "theirs": theirs["intro"]})
+    if ours["admissible"] != theirs["admissible"]:
+        problems.append({"where": "admissible 0", "ours": ours["admissible"], "theirs": theirs["admissible"]})
+    if len(ours["steps"]) != len(theirs["steps"]):
+        problems.append({"where": "length", "ours": len(ours["steps"]), "theirs": len(theirs["steps"])})
+    for k, (a, b) in enumerate(zip(ours["steps"], theirs["steps"]), 1):
+        for key in ("observation", "won", "admissible"):
+            if a[key] != b[key]:
+                problems.append({"where": f"step {k} {key}", "command": a["command"], "ours": a[key], "theirs": b[key]})
+    return problems
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--games-per-split", type=int, default=20)
+    parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--fixtures", type=int, default=0)
+    args = parser.parse_args()
+    ensure_venv()
+
+    summary = {"games": 0, "steps": 0, "admissible_lists": 0, "games_with_differences": 0, "wins": 0, "differences": []}
+    fixtures = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for split in ("train", "test", "ood"):
+            walks = our_walks(split, 0, args.games_per_split, args.steps, args.seed)
+            for n, walk in enumerate(walks):
+                theirs = their_walk(walk, tmp)
+                problems = compare(walk, theirs)
+                summary["games"] += 1
+                summary["steps"] += len(theirs["steps"])
+                summary["admissible_lists"] += 1 + len(theirs["steps"])
+                summary["wins"] += int(any(s["won"] for s in theirs["steps"]))
+                if problems:
+                    summary["games_with_differences"] += 1
+                    summary["differences"].append({"split": split, "index": walk["index"], "task_type": walk["task_type"], "problems": problems[:5]})
+                print(f"{split}/{walk['index']} {walk['task_type']}: {len(theirs['steps'])} steps, {len(problems)} differences", flush=True)
+                for problem in problems[:2]:
+                    print("   ", json.dumps(problem)[:2000], flush=True)
+                if n < args.fixtures:
+                    fixtures.append(theirs)
+    out = ROOT / "bench" / "alfworld" / "difftest_result.json"
+    out.write_text(json.dumps(summary, indent=1) + "\n")
+    print(json.dumps({k: v for k, v in summary.items() if k != "differences"}))
+    if fixtures:
+        folder = ROOT / "plugins" / "alfworld" / "tests" / "fixtures" / "textworld"
+        folder.mkdir(parents=True, exist_ok=True)
+        for record in fixtures:
+            (folder / f"{record['split']}-{record['index']}.json").write_text(json.dumps(record, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -12,7 +12,7 @@ description), `< prev`, `next >` = 5 steps.
 Usage (creates its own venv with pinned packages on first run):
 
     cargo run --release -p lamer-plugin-webshop --example export_catalogue -- DIR
-    python3 bench/webshop/bm25_baseline.py DIR
+    python3 bench/webshop/bm25_baseline.py DIR [--cached]
 """
 import json
 import os
@@ -37,6 +37,10 @@ def ensure_venv() -> None:
 
 SEP = " [SEP] "
 TOKEN = re.compile(r"[a-z0-9]+")
+# `--cached`: reuse the hits of the session's current keywords on `< prev` /
+# `next >`, as the Rust port does, so only the first search of an episode
+# scores documents.
+CACHED = "--cached" in sys.argv
 
 
 def tokenize(text):
@@ -48,7 +52,8 @@ def main() -> int:
     import numpy as np
     from rank_bm25 import BM25Okapi
 
-    data = sys.argv[1] if len(sys.argv) > 1 else "/work/venvs/webshop-export"
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    data = args[0] if args else "/work/venvs/webshop-export"
     with open(os.path.join(data, "items_shuffle_1000.json")) as f:
         products = json.load(f)
     with open(os.path.join(data, "queries.json")) as f:
@@ -68,10 +73,16 @@ def main() -> int:
     bm25 = BM25Okapi([tokenize(document(p)) for p in products], k1=0.9, b=0.4)
     build = time.perf_counter() - t0
 
+    cache = {}
+
     def search(query):
+        if CACHED and query in cache:
+            return cache[query]
         scores = bm25.get_scores(tokenize(query))
         order = np.argsort(-scores, kind="stable")[:50]
-        return [int(i) for i in order if scores[i] > 0]
+        hits = [int(i) for i in order if scores[i] > 0]
+        cache[query] = hits
+        return hits
 
     def results_page(instr, hits, page):
         parts = ["Instruction:", instr, "Back to Search", f"Page {page} (Total results: {len(hits)})"]
@@ -91,6 +102,7 @@ def main() -> int:
         return SEP.join(parts)
 
     def episode(instr):
+        cache.clear()  # a new session: nothing searched yet
         hits = search(instr)
         obs = results_page(instr, hits, 1)
         if len(hits) < 2:
@@ -112,6 +124,7 @@ def main() -> int:
             steps += episode(q)
     elapsed = time.perf_counter() - t0
     print(json.dumps({
+        "cached_paging": CACHED,
         "products": len(products),
         "index_build_s": round(build, 4),
         "episodes": rounds * len(queries),

@@ -69,7 +69,19 @@ pub fn tokenize(text: &str) -> Vec<String> {
 /// The analysed terms of a text: tokens, possessives stripped, stop words
 /// removed, stemmed.
 pub fn analyze(text: &str) -> Vec<String> {
-    analyze_cached(text, &mut HashMap::new())
+    thread_local! {
+        // Queries repeat words; stemming is a pure function, so a cache
+        // changes nothing but speed. Bounded so it cannot grow without limit.
+        static STEMS: std::cell::RefCell<HashMap<String, String>> =
+            std::cell::RefCell::new(HashMap::new());
+    }
+    STEMS.with(|stems| {
+        let mut stems = stems.borrow_mut();
+        if stems.len() > 50_000 {
+            stems.clear();
+        }
+        analyze_cached(text, &mut stems)
+    })
 }
 
 /// [`analyze`] with a token → stem cache, for indexing many documents that
@@ -100,7 +112,8 @@ pub struct Bm25Index {
     /// term → (document, term frequency), documents ascending.
     postings: HashMap<String, Vec<(u32, u32)>>,
     doc_lengths: Vec<u32>,
-    average_length: f64,
+    /// `k1·(1 − b + b·dl/avgdl)` per document.
+    norms: Vec<f64>,
 }
 
 impl Bm25Index {
@@ -130,10 +143,14 @@ impl Bm25Index {
         } else {
             (total as f64 / doc_lengths.len() as f64).max(f64::MIN_POSITIVE)
         };
+        let norms = doc_lengths
+            .iter()
+            .map(|&dl| K1 * (1.0 - B + B * f64::from(dl) / average_length))
+            .collect();
         Bm25Index {
             postings,
             doc_lengths,
-            average_length,
+            norms,
         }
     }
 
@@ -164,9 +181,7 @@ impl Bm25Index {
             let idf = self.idf(list.len());
             for &(doc, tf) in list {
                 let tf = f64::from(tf);
-                let dl = f64::from(self.doc_lengths[doc as usize]);
-                let norm = K1 * (1.0 - B + B * dl / self.average_length);
-                scores[doc as usize] += idf * tf / (tf + norm);
+                scores[doc as usize] += idf * tf / (tf + self.norms[doc as usize]);
             }
         }
         scores
@@ -181,7 +196,12 @@ impl Bm25Index {
             .enumerate()
             .filter(|&(_, s)| s > 0.0)
             .collect();
-        hits.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        let order = |a: &(usize, f64), b: &(usize, f64)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+        if hits.len() > limit && limit > 0 {
+            hits.select_nth_unstable_by(limit - 1, order);
+            hits.truncate(limit);
+        }
+        hits.sort_by(order);
         hits.truncate(limit);
         hits
     }

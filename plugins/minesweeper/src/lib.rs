@@ -173,15 +173,11 @@ pub fn deal(seed: u64, shape: Shape) -> (Board, usize, bool) {
         return (board, click, false);
     }
     // The click opened everything: re-draw among safe cells whose reveal
-    // leaves something to do. One always exists with ≥ 2 safe cells: a
-    // number cell opens only itself, and some safe cell borders a mine.
+    // leaves something to do. Every zero cell lies in the cascade that just
+    // opened the board, so exactly the numbered safe cells qualify; one
+    // exists because some safe cell borders a mine (mines ≥ 1, ≥ 2 safe).
     let candidates: Vec<usize> = (0..cells)
-        .filter(|&c| !board.is_mine(c))
-        .filter(|&c| {
-            let mut trial = Board::new(shape.rows, shape.cols, &mines);
-            trial.reveal(c);
-            !trial.is_won()
-        })
+        .filter(|&c| !board.is_mine(c) && board.count(c) > 0)
         .collect();
     let click = candidates[rng.index(candidates.len())];
     board.hide_all();

@@ -25,6 +25,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -89,7 +90,9 @@ def their_walk(walk, tmp):
         "steps": [],
     }
     for step in walk["steps"]:
+        started = time.perf_counter()
         obs, scores, dones, infos = env.step([step["command"]])
+        record["step_seconds"] = record.get("step_seconds", 0.0) + time.perf_counter() - started
         record["steps"].append(
             {
                 "command": step["command"],
@@ -129,7 +132,6 @@ def main():
     ensure_venv()
 
     summary = {"games": 0, "steps": 0, "admissible_lists": 0, "games_with_differences": 0, "wins": 0, "differences": []}
-    fixtures = []
     with tempfile.TemporaryDirectory() as tmp:
         for split in ("train", "test", "ood"):
             walks = our_walks(split, 0, args.games_per_split, args.steps, args.seed)
@@ -140,6 +142,7 @@ def main():
                 summary["steps"] += len(theirs["steps"])
                 summary["admissible_lists"] += 1 + len(theirs["steps"])
                 summary["wins"] += int(any(s["won"] for s in theirs["steps"]))
+                summary["textworld_step_seconds"] = summary.get("textworld_step_seconds", 0.0) + theirs.pop("step_seconds", 0.0)
                 if problems:
                     summary["games_with_differences"] += 1
                     summary["differences"].append({"split": split, "index": walk["index"], "task_type": walk["task_type"], "problems": problems[:5]})
@@ -147,15 +150,13 @@ def main():
                 for problem in problems[:2]:
                     print("   ", json.dumps(problem)[:2000], flush=True)
                 if n < args.fixtures:
-                    fixtures.append(theirs)
-    out = ROOT / "bench" / "alfworld" / "difftest_result.json"
-    out.write_text(json.dumps(summary, indent=1) + "\n")
+                    folder = ROOT / "plugins" / "alfworld" / "tests" / "fixtures" / "textworld"
+                    folder.mkdir(parents=True, exist_ok=True)
+                    (folder / f"{split}-{walk['index']}.json").write_text(json.dumps(theirs, indent=1) + "\n")
+                # Written after every game, so a long run can be read while it goes.
+                out = ROOT / "bench" / "alfworld" / "difftest_result.json"
+                out.write_text(json.dumps(summary, indent=1) + "\n")
     print(json.dumps({k: v for k, v in summary.items() if k != "differences"}))
-    if fixtures:
-        folder = ROOT / "plugins" / "alfworld" / "tests" / "fixtures" / "textworld"
-        folder.mkdir(parents=True, exist_ok=True)
-        for record in fixtures:
-            (folder / f"{record['split']}-{record['index']}.json").write_text(json.dumps(record, indent=1) + "\n")
 
 
 if __name__ == "__main__":

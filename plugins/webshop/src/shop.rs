@@ -528,6 +528,140 @@ impl Shop {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalogue::{Catalogue, Product};
+    use crate::goals::Goal;
+    use crate::search::Bm25Index;
+
+    fn product(asin: &str, title: &str, options: Vec<(&str, Vec<&str>)>) -> Product {
+        Product {
+            asin: asin.into(),
+            title: title.into(),
+            description: "A sturdy mug.".into(),
+            bullets: vec!["dishwasher safe".into(), " ".into(), "holds tea".into()],
+            price_tag: "$12.5".into(),
+            price: 12.5,
+            options: options
+                .into_iter()
+                .map(|(n, v)| (n.to_string(), v.into_iter().map(String::from).collect()))
+                .collect(),
+            category: "kitchen".into(),
+            query: "travel mug".into(),
+            product_category: "Home › Kitchen".into(),
+            attributes: vec!["dishwasher safe".into(), "bpa free".into()],
+            instruction: Some("i need a travel mug".into()),
+            instruction_attributes: vec!["dishwasher safe".into(), "bpa free".into()],
+            title_nouns: vec!["acme".into(), "mug".into()],
+        }
+    }
+
+    /// A hand-made two-product world: goal 0 wants B000000001 in size small.
+    fn world() -> Rc<World> {
+        let catalogue = Catalogue {
+            products: vec![
+                product(
+                    "B000000001",
+                    "Acme Travel Mug",
+                    vec![
+                        ("size", vec!["large", "small"]),
+                        ("style", vec!["large", "pro"]),
+                    ],
+                ),
+                product("B000000002", "Acme Plain Mug", vec![]),
+            ],
+        };
+        let docs: Vec<String> = catalogue.products.iter().map(|p| p.document()).collect();
+        let goals = vec![Goal {
+            product: 0,
+            options: vec![
+                ("size".into(), "small".into()),
+                ("style".into(), "pro".into()),
+            ],
+            price_upper: 20.0,
+            instruction: "i need a travel mug with size: small, and style: pro".into(),
+        }];
+        Rc::new(World {
+            index: Bm25Index::build(&docs),
+            catalogue,
+            goals,
+        })
+    }
+
+    #[test]
+    fn shared_option_values_collapse_and_the_last_group_wins() {
+        let mut shop = Shop::new(world(), 0);
+        assert!(shop.step("search[acme mug]").valid);
+        // The shorter document ranks first (BM25 length normalisation).
+        assert_eq!(shop.results(), &[1, 0]);
+        assert!(shop.step("click[b000000001]").valid);
+        let texts: Vec<String> = shop.clickables().into_iter().map(|(t, _)| t).collect();
+        assert_eq!(
+            texts,
+            vec![
+                "back to search",
+                "< prev",
+                "description",
+                "features",
+                "reviews",
+                "buy now",
+                "large",
+                "small",
+                "pro"
+            ]
+        );
+        assert!(shop.step("click[large]").valid);
+        assert_eq!(
+            shop.options(),
+            &[("style".to_string(), "large".to_string())]
+        );
+        assert!(shop.step("click[small]").valid);
+        assert!(shop.step("click[features]").valid);
+        // Whitespace-only bullets are dropped like empty text nodes.
+        assert!(
+            shop.render()
+                .ends_with("< Prev [SEP] dishwasher safe [SEP] holds tea")
+        );
+        assert!(shop.step("click[< prev]").valid);
+        // Options survive a sub-page round trip.
+        assert_eq!(shop.options().len(), 2);
+        let outcome = shop.step("click[buy now]");
+        // Attributes 2/2, options: small hits, style "large" misses, price ok → 4/5.
+        let score = outcome.purchase.unwrap();
+        assert_eq!(score.total, 0.8);
+        assert!(
+            shop.render()
+                .contains("options [SEP] {\"size\": \"small\", \"style\": \"large\"} [SEP] attrs")
+        );
+        assert!(
+            shop.render()
+                .contains("Your score (min 0.0, max 1.0) [SEP] 0.8 [SEP]")
+        );
+        // Nothing happens after the purchase.
+        assert!(!shop.step("search[mug]").valid);
+    }
+
+    #[test]
+    fn prev_from_an_item_returns_to_its_results_page_without_options() {
+        let mut shop = Shop::new(world(), 0);
+        shop.step("search[acme mug]");
+        shop.step("click[next >]");
+        assert_eq!(shop.page_number(), 2);
+        assert!(shop.page_results().is_empty());
+        assert!(
+            shop.render()
+                .contains("Page 2 (Total results: 2) [SEP] < Prev [SEP] Next >")
+        );
+        shop.step("click[< prev]");
+        shop.step("click[b000000002]");
+        assert_eq!(shop.page(), &Page::Item);
+        shop.step("click[< prev]");
+        assert_eq!(shop.page(), &Page::Results);
+        assert_eq!(shop.page_number(), 1);
+        assert!(shop.options().is_empty());
+        // Reviews are empty: only the navigation remains.
+        shop.step("click[b000000002]");
+        shop.step("click[reviews]");
+        assert!(shop.render().ends_with("[SEP] Back to Search [SEP] < Prev"));
+    }
 
     #[test]
     fn action_grammar_matches_the_reference_regex() {

@@ -15,6 +15,9 @@
 //! - **Search**: BM25 over the reference document text ([`search`]).
 //! - **Pages and actions**: [`shop`]; `search[…]` from any page, `click[…]`
 //!   on the page's clickables, anything else a silent no-op with reward 0.
+//!   Every action is reported valid, as in LaMer, where only the missing
+//!   `<action>` tags make a WebShop turn invalid; step info `no_op` says
+//!   whether the action changed nothing.
 //! - **Reward**: [`reward`], with thefuzz's `token_set_ratio` ([`fuzz`]).
 //! - **Observations** follow LaMer: `reset` returns the instruction (shown
 //!   under "Your task is to:"); each step returns the page's text after the
@@ -232,9 +235,13 @@ impl Environment for WebShop {
             .reward(if won { WIN_REWARD } else { 0.0 })
             .terminated(outcome.purchase.is_some())
             .won(won)
-            .valid(outcome.valid)
+            // LaMer judges a WebShop action valid by its `<action>` tags alone
+            // (the host checks those); the env flags nothing, so a no-op click
+            // carries no format penalty. Whether it did anything is in `no_op`.
+            .valid(true)
             .echo(action)
             .info("task_score", python_float(score))
+            .info("no_op", !outcome.valid)
             .info("raw_observation", raw);
         if let Some(b) = &outcome.purchase {
             step = step

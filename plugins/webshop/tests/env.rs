@@ -94,7 +94,9 @@ fn unknown_clicks_are_silent_no_ops() {
     ] {
         let mut fresh = s.clone();
         let r = fresh.step(junk).unwrap();
-        assert!(!r.action_valid, "{junk}");
+        // Valid as in LaMer (only missing tags are invalid), but a no-op.
+        assert!(r.action_valid, "{junk}");
+        assert_eq!(r.info_value("no_op"), Some("true"), "{junk}");
         assert_eq!(r.reward, 0.0);
         assert_eq!(r.observation, first.observation, "{junk}");
         assert!(!r.terminated);
@@ -107,7 +109,7 @@ fn actions_are_lower_cased_like_lamer() {
     s.reset(&Task::new("test", 0)).unwrap();
     let upper = s.clone().step("SEARCH[Fleece HOODIE]").unwrap();
     let lower = s.step("search[fleece hoodie]").unwrap();
-    assert!(upper.action_valid);
+    assert_eq!(upper.info_value("no_op"), Some("false"));
     assert_eq!(upper.observation, lower.observation);
     assert_eq!(upper.action_echo, "search[fleece hoodie]");
 }

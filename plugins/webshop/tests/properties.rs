@@ -40,6 +40,7 @@ proptest! {
             };
             let r = s.step(&text).unwrap();
             prop_assert!(r.reward == 0.0 || r.reward == 10.0);
+            prop_assert!(r.action_valid);
             prop_assert_eq!(r.won, r.reward == 10.0);
             let score: f64 = r.info_value("task_score").unwrap().parse().unwrap();
             prop_assert!((0.0..=1.0).contains(&score));
@@ -49,7 +50,8 @@ proptest! {
                 for listed in s.admissible_actions().unwrap() {
                     if listed.starts_with("click[") && listed != "click[search]" {
                         let mut probe = s.clone();
-                        prop_assert!(probe.step(&listed).unwrap().action_valid, "{}", listed);
+                        let r = probe.step(&listed).unwrap();
+                        prop_assert_eq!(r.info_value("no_op"), Some("false"), "{}", listed);
                     }
                 }
             }

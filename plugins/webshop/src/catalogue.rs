@@ -41,6 +41,14 @@ pub struct RawOptionValue {
 pub enum Bullets {
     One(String),
     Many(Vec<String>),
+    /// `null` or absent: no bullet points.
+    Missing(()),
+}
+
+impl Default for Bullets {
+    fn default() -> Self {
+        Bullets::Missing(())
+    }
 }
 
 /// A product as stored in `items_shuffle_1000.json` (fields WebShop uses).
@@ -48,8 +56,9 @@ pub enum Bullets {
 pub struct RawProduct {
     pub asin: String,
     pub name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub full_description: String,
+    #[serde(default)]
     pub small_description: Bullets,
     #[serde(default)]
     pub pricing: Option<String>,
@@ -61,11 +70,23 @@ pub struct RawProduct {
         skip_serializing_if = "Vec::is_empty"
     )]
     pub customization_options: Vec<(String, Vec<RawOptionValue>)>,
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub category: String,
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub query: String,
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub product_category: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty_list")]
     pub images: Vec<String>,
+}
+
+/// Real files hold `null` in some text fields; treat it as empty text.
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.unwrap_or_default())
+}
+
+fn null_as_empty_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    Ok(Option::<Vec<String>>::deserialize(d)?.unwrap_or_default())
 }
 
 /// An entry of `items_ins_v2_1000.json`.
@@ -283,6 +304,7 @@ impl Catalogue {
             let bullets = match p.small_description {
                 Bullets::One(s) => vec![s],
                 Bullets::Many(v) => v,
+                Bullets::Missing(()) => Vec::new(),
             };
             let attributes_list = if attrs.attributes.is_empty() {
                 vec!["DUMMY_ATTR".to_string()]
@@ -417,6 +439,23 @@ mod tests {
             p.document(),
             "acme travel mug a mug. keeps tea hot color: black | white, red"
         );
+    }
+
+    #[test]
+    fn null_text_fields_load_as_empty() {
+        let json = r#"[{"asin": "B000000009", "name": "Acme Mug", "full_description": null,
+            "small_description": null, "pricing": null, "customization_options": null,
+            "category": "kitchen", "query": "mug", "product_category": null, "images": null}]"#;
+        let raw: Vec<RawProduct> = serde_json::from_str(json).unwrap();
+        let mut map = BTreeMap::new();
+        map.insert("B000000009".to_string(), attrs());
+        let c = Catalogue::from_raw(raw, &map, 0).unwrap();
+        let p = &c.products[0];
+        assert_eq!(p.description, "");
+        assert!(p.bullets.is_empty());
+        assert!(p.options.is_empty());
+        assert_eq!(p.price_tag, "$100.0");
+        assert_eq!(p.document(), "acme mug   ");
     }
 
     #[test]

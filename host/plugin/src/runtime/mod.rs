@@ -1,0 +1,329 @@
+//! The sandboxed wasmtime runtime.
+//!
+//! A [`Runtime`] owns one wasmtime `Engine` (epoch interruption on, a
+//! background ticker thread driving it), a `Linker` with WASI 0.2 and an
+//! optional on-disk compile cache. [`Runtime::load`] reads a component, checks
+//! that it exports a compatible `lamer:env/environment`, pre-instantiates it and
+//! asks it for its [`lamer_sdk::EnvInfo`]; the resulting [`Plugin`] opens
+//! sessions, each in its own `Store` under the plugin's [`SandboxLimits`].
+//!
+//! The sandbox grants no ambient authority: no preopened directories (except an
+//! optional read-only data directory), no environment variables, no arguments,
+//! no network. A guest that loops, exhausts memory or traps loses its session
+//! with a typed [`crate::SessionError`]; the host and other sessions go on.
+
+mod bindings;
+mod cache;
+mod convert;
+mod error;
+mod limits;
+mod plugin;
+mod sandbox;
+mod session;
+mod stdio;
+mod ticker;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, Engine};
+
+pub use error::LoadError;
+pub use limits::SandboxLimits;
+pub use plugin::Plugin;
+pub use session::WasmSession;
+
+use cache::CompileCache;
+use plugin::PluginParts;
+use sandbox::HostState;
+use ticker::EpochTicker;
+
+/// The WIT interface every plugin exports, without its version.
+const ENV_INTERFACE: &str = "lamer:env/environment";
+
+/// How the runtime is set up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuntimeConfig {
+    /// Where compiled components are cached; `None` disables the cache.
+    /// Defaults to [`default_cache_dir`].
+    pub cache_dir: Option<PathBuf>,
+    /// How often the epoch advances. Call deadlines are rounded up to whole
+    /// ticks, so this is the timeout's resolution.
+    pub epoch_tick: Duration,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            cache_dir: default_cache_dir(),
+            epoch_tick: Duration::from_millis(10),
+        }
+    }
+}
+
+/// `$XDG_CACHE_HOME/lamer/components`, else `~/.cache/lamer/components`, else
+/// `None` (no cache) when neither variable is set.
+pub fn default_cache_dir() -> Option<PathBuf> {
+    let non_empty = |name| std::env::var_os(name).filter(|v| !v.is_empty());
+    let base = non_empty("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| non_empty("HOME").map(|home| PathBuf::from(home).join(".cache")))?;
+    Some(base.join("lamer").join("components"))
+}
+
+/// What all plugins of a runtime share. The epoch ticker lives as long as the
+/// last plugin or session, so deadlines keep working after the `Runtime`
+/// handle itself is dropped.
+pub(crate) struct RuntimeShared {
+    engine: Engine,
+    linker: Linker<HostState>,
+    cache: Option<CompileCache>,
+    pub(crate) epoch_tick: Duration,
+    _ticker: EpochTicker,
+}
+
+impl RuntimeShared {
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.engine
+    }
+}
+
+/// The plugin runtime: one engine, one linker, one compile cache.
+#[derive(Clone)]
+pub struct Runtime {
+    shared: Arc<RuntimeShared>,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("cache_dir", &self.cache_dir())
+            .field("epoch_tick", &self.shared.epoch_tick)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Runtime {
+    /// Creates the engine, the WASI linker and the epoch ticker.
+    pub fn new(config: RuntimeConfig) -> Result<Runtime, LoadError> {
+        let engine_error = |e: &dyn std::fmt::Display| LoadError::Engine {
+            message: e.to_string(),
+        };
+        let mut wasmtime_config = Config::new();
+        wasmtime_config.epoch_interruption(true);
+        let engine = Engine::new(&wasmtime_config).map_err(|e| engine_error(&e))?;
+        let mut linker = Linker::<HostState>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| engine_error(&e))?;
+        let epoch_tick = config.epoch_tick.max(Duration::from_millis(1));
+        let ticker =
+            EpochTicker::start(engine.clone(), epoch_tick).map_err(|e| engine_error(&e))?;
+        let cache = config.cache_dir.map(|dir| CompileCache::new(dir, &engine));
+        Ok(Runtime {
+            shared: Arc::new(RuntimeShared {
+                engine,
+                linker,
+                cache,
+                epoch_tick,
+                _ticker: ticker,
+            }),
+        })
+    }
+
+    /// The compile cache directory, if caching is on.
+    pub fn cache_dir(&self) -> Option<&Path> {
+        self.shared.cache.as_ref().map(|c| c.dir())
+    }
+
+    /// Loads a plugin component from `path` under `limits`.
+    pub fn load(&self, path: &Path, limits: SandboxLimits) -> Result<Plugin, LoadError> {
+        let path_buf = path.to_path_buf();
+        if !path.exists() {
+            return Err(LoadError::Missing { path: path_buf });
+        }
+        let bytes = std::fs::read(path).map_err(|e| LoadError::Read {
+            path: path_buf.clone(),
+            message: e.to_string(),
+        })?;
+        if let Some(found) = not_a_component(&bytes) {
+            return Err(LoadError::NotAComponent {
+                path: path_buf,
+                found: found.to_string(),
+            });
+        }
+        if let Some(dir) = &limits.data_dir
+            && !dir.is_dir()
+        {
+            return Err(LoadError::DataDir {
+                path: dir.clone(),
+                message: "not a directory".into(),
+            });
+        }
+        let engine = &self.shared.engine;
+        let compile_error = |e: wasmtime::Error| LoadError::Compile {
+            path: path_buf.clone(),
+            message: format!("{e:#}"),
+        };
+        let (component, cache_hit) = match &self.shared.cache {
+            Some(cache) => {
+                let cached = cache.load(engine, &bytes).map_err(compile_error)?;
+                (cached.component, cached.hit)
+            }
+            None => (
+                Component::new(engine, &bytes).map_err(compile_error)?,
+                false,
+            ),
+        };
+        let component_type = component.component_type();
+        let exports: Vec<String> = component_type
+            .exports(engine)
+            .map(|(name, _)| name.to_string())
+            .collect();
+        let imports: Vec<String> = component_type
+            .imports(engine)
+            .map(|(name, _)| name.to_string())
+            .collect();
+        check_contract(path, &exports)?;
+        let link_error = |e: wasmtime::Error| LoadError::Link {
+            path: path_buf.clone(),
+            message: format!("{e:#}"),
+        };
+        let instance_pre = self
+            .shared
+            .linker
+            .instantiate_pre(&component)
+            .map_err(link_error)?;
+        let pre = bindings::PluginPre::new(instance_pre).map_err(link_error)?;
+        Plugin::new(PluginParts {
+            runtime: Arc::clone(&self.shared),
+            pre,
+            limits,
+            path: path_buf,
+            imports,
+            exports,
+            cache_hit,
+        })
+    }
+}
+
+/// Why these bytes are not a component, if they are not. A hand-rolled header
+/// check (8 bytes) gives a precise message before compiling anything.
+fn not_a_component(bytes: &[u8]) -> Option<&'static str> {
+    const MAGIC: &[u8] = b"\0asm";
+    if bytes.len() < 8 || &bytes[..4] != MAGIC {
+        return Some("the file is not WebAssembly at all");
+    }
+    // Bytes 4..6 are the version, 6..8 the layer: 0 for a core module, 1 for
+    // a component.
+    match (bytes[6], bytes[7]) {
+        (1, 0) => None,
+        (0, 0) => Some("it is a core WebAssembly module, e.g. built for wasm32-wasip1"),
+        _ => Some("it has an unknown WebAssembly layer"),
+    }
+}
+
+/// Checks the exports for a compatible `lamer:env/environment` before
+/// instantiating, to give a precise message.
+fn check_contract(path: &Path, exports: &[String]) -> Result<(), LoadError> {
+    let supported = lamer_sdk::CONTRACT_VERSION;
+    let found = exports.iter().find_map(|name| {
+        let rest = name.strip_prefix(ENV_INTERFACE)?;
+        match rest.strip_prefix('@') {
+            Some(version) => Some(version.to_string()),
+            None if rest.is_empty() => Some("(unversioned)".to_string()),
+            None => None,
+        }
+    });
+    match found {
+        None => Err(LoadError::WrongWorld {
+            path: path.to_path_buf(),
+            exports: if exports.is_empty() {
+                "none".into()
+            } else {
+                exports.join(", ")
+            },
+            supported: format!("{}.x", minor_track(supported)),
+        }),
+        Some(version) if minor_track(&version) == minor_track(supported) => Ok(()),
+        Some(version) => Err(LoadError::IncompatibleVersion {
+            path: path.to_path_buf(),
+            found: version,
+            supported: format!("{}.x", minor_track(supported)),
+        }),
+    }
+}
+
+/// The semver compatibility track of a version: `major` for 1.0 and later,
+/// `0.minor` before (where every minor release may break).
+fn minor_track(version: &str) -> String {
+    let mut parts = version.split('.');
+    let major = parts.next().unwrap_or("");
+    let minor = parts.next().unwrap_or("");
+    if major == "0" {
+        format!("0.{minor}")
+    } else {
+        major.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_check_tells_modules_components_and_garbage_apart() {
+        assert!(not_a_component(b"\0asm\x0d\0\x01\0rest").is_none());
+        assert!(
+            not_a_component(b"\0asm\x01\0\0\0rest")
+                .unwrap()
+                .contains("core")
+        );
+        assert!(
+            not_a_component(b"hello world")
+                .unwrap()
+                .contains("not WebAssembly")
+        );
+        assert!(not_a_component(b"").is_some());
+    }
+
+    #[test]
+    fn contract_versions_on_the_same_track_are_accepted() {
+        let p = Path::new("x.wasm");
+        let ok = |v: &str| check_contract(p, &[format!("lamer:env/environment@{v}")]);
+        assert!(ok("0.1.0").is_ok());
+        assert!(ok("0.1.7").is_ok());
+        assert!(matches!(
+            ok("0.2.0"),
+            Err(LoadError::IncompatibleVersion { found, .. }) if found == "0.2.0"
+        ));
+        assert!(matches!(
+            ok("1.0.0"),
+            Err(LoadError::IncompatibleVersion { .. })
+        ));
+        assert!(matches!(
+            check_contract(p, &["wasi:cli/run@0.2.6".to_string()]),
+            Err(LoadError::WrongWorld { .. })
+        ));
+        assert!(matches!(
+            check_contract(p, &["lamer:env/environmental@0.1.0".to_string()]),
+            Err(LoadError::WrongWorld { .. })
+        ));
+    }
+
+    #[test]
+    fn default_cache_dir_ends_in_lamer_components() {
+        if let Some(dir) = default_cache_dir() {
+            assert!(dir.ends_with("lamer/components"));
+        }
+    }
+
+    #[test]
+    fn runtime_and_plugin_are_thread_safe() {
+        fn send_sync<T: Send + Sync>() {}
+        fn send<T: Send>() {}
+        send_sync::<Runtime>();
+        send_sync::<Plugin>();
+        send::<WasmSession>();
+    }
+}

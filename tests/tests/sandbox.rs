@@ -1,0 +1,333 @@
+//! The hostile-plugin corpus: every attack ends in a typed error for the
+//! attacking session only (or, for the probes, fails inside the guest), well
+//! within a second, while a healthy keydoor session opened before the attack
+//! keeps working.
+//!
+//! The infinite loop runs under a 300 ms deadline and its error must arrive
+//! within a second (a generous bound: the deadline has a 10 ms resolution).
+//! The other attacks run under the default 5 s deadline, so on a loaded
+//! machine they still end in their own error kind rather than a timeout; they
+//! assert only that they ended well before it. Precise costs are benchmarks.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use lamer_plugin::{
+    EnvFactory, EnvSession, Plugin, Runtime, RuntimeConfig, SandboxLimits, SessionError,
+    WasmSession,
+};
+use lamer_sdk::Task;
+use lamer_tests::plugin_path;
+
+const DEADLINE: Duration = Duration::from_millis(300);
+const MEMORY_CAP: usize = 64 << 20;
+
+fn runtime() -> Runtime {
+    Runtime::new(RuntimeConfig {
+        cache_dir: None,
+        ..RuntimeConfig::default()
+    })
+    .unwrap()
+}
+
+/// A short deadline and a small memory cap.
+fn strict_limits() -> SandboxLimits {
+    SandboxLimits {
+        call_timeout: DEADLINE,
+        memory_bytes: MEMORY_CAP,
+        ..SandboxLimits::default()
+    }
+}
+
+/// The small memory cap with the default deadline, for attacks that must end
+/// in an error other than a timeout even when the machine is busy.
+fn capped_limits() -> SandboxLimits {
+    SandboxLimits {
+        memory_bytes: MEMORY_CAP,
+        ..SandboxLimits::default()
+    }
+}
+
+/// Well before the default 5 s deadline.
+const NOT_A_TIMEOUT: Duration = Duration::from_secs(3);
+
+fn config(attack: &str) -> String {
+    format!(r#"{{"attack": "{attack}"}}"#)
+}
+
+/// A healthy keydoor session, reset and stepped once.
+fn healthy_keydoor(runtime: &Runtime) -> Box<dyn EnvSession> {
+    let keydoor = runtime
+        .load(&plugin_path("keydoor"), SandboxLimits::default())
+        .unwrap();
+    let mut session = keydoor.open(r#"{"doors": 9, "max_turns": 9}"#).unwrap();
+    session.reset(&Task::new("train", 0)).unwrap();
+    session.step("open 1").unwrap();
+    session
+}
+
+/// The outcome of an attack carried out by a session's `step`.
+struct Attack {
+    error: SessionError,
+    elapsed: Duration,
+    session: WasmSession,
+}
+
+/// Runs `attack` in a hostile session while a keydoor session is open, and
+/// checks the invariants every fatal attack shares.
+fn run_fatal_attack(attack_config: &str, limits: SandboxLimits) -> Attack {
+    let runtime = runtime();
+    let mut healthy = healthy_keydoor(&runtime);
+    let hostile = runtime.load(&plugin_path("hostile"), limits).unwrap();
+    let mut session = hostile.open_session(attack_config).unwrap();
+    session.reset(&Task::new("train", 0)).unwrap();
+
+    let start = Instant::now();
+    let error = session.step("attack").unwrap_err();
+    let elapsed = start.elapsed();
+
+    assert!(error.is_fatal(), "{error}");
+    assert!(session.is_dropped());
+    assert_eq!(session.step("again").unwrap_err(), SessionError::Dropped);
+    assert_eq!(
+        session.reset(&Task::new("train", 1)).unwrap_err(),
+        SessionError::Dropped
+    );
+    // The host and the other sessions go on: the keydoor session steps, and a
+    // fresh session of the same hostile plugin works.
+    let step = healthy.step("open 2").unwrap();
+    assert!(
+        step.observation.contains("Door 2: open"),
+        "{}",
+        step.observation
+    );
+    let mut fresh = hostile.open(&config("none")).unwrap();
+    fresh.reset(&Task::new("train", 2)).unwrap();
+    assert_eq!(fresh.step("x").unwrap().observation, "nothing happened");
+    Attack {
+        error,
+        elapsed,
+        session,
+    }
+}
+
+#[test]
+fn an_infinite_loop_times_out() {
+    let attack = run_fatal_attack(&config("infinite-loop"), strict_limits());
+    assert_eq!(
+        attack.error,
+        SessionError::Timeout {
+            call: "session.step".into(),
+            limit_ms: 300
+        }
+    );
+    assert!(
+        attack.elapsed >= DEADLINE,
+        "stopped early: {:?}",
+        attack.elapsed
+    );
+    assert!(
+        attack.elapsed < Duration::from_secs(1),
+        "{:?}",
+        attack.elapsed
+    );
+}
+
+#[test]
+fn a_memory_bomb_hits_the_cap() {
+    let attack = run_fatal_attack(&config("memory-bomb"), capped_limits());
+    assert_eq!(
+        attack.error,
+        SessionError::OutOfMemory {
+            limit_bytes: MEMORY_CAP
+        }
+    );
+    assert!(attack.elapsed < NOT_A_TIMEOUT, "{:?}", attack.elapsed);
+    assert!(
+        attack.session.stderr().contains("memory allocation"),
+        "{}",
+        attack.session.stderr()
+    );
+}
+
+#[test]
+fn deep_recursion_overflows_the_stack_as_a_trap() {
+    let attack = run_fatal_attack(&config("deep-recursion"), capped_limits());
+    let SessionError::Trap { call, message, .. } = &attack.error else {
+        panic!("expected a trap, got {}", attack.error);
+    };
+    assert_eq!(call, "session.step");
+    // Rust keeps its stack frames' data in a shadow stack in linear memory;
+    // whichever of that and wasmtime's native stack runs out first traps.
+    assert!(
+        message.contains("call stack exhausted") || message.contains("out of bounds memory access"),
+        "{message}"
+    );
+    assert!(attack.elapsed < NOT_A_TIMEOUT, "{:?}", attack.elapsed);
+}
+
+#[test]
+fn a_panic_is_a_trap_with_the_panic_message() {
+    let attack = run_fatal_attack(&config("panic"), capped_limits());
+    let SessionError::Trap { stderr_tail, .. } = &attack.error else {
+        panic!("expected a trap, got {}", attack.error);
+    };
+    assert!(
+        stderr_tail.contains("guest panicked on purpose"),
+        "{stderr_tail}"
+    );
+    assert!(
+        attack
+            .error
+            .to_string()
+            .contains("guest panicked on purpose")
+    );
+    assert!(attack.elapsed < NOT_A_TIMEOUT, "{:?}", attack.elapsed);
+}
+
+#[test]
+fn a_100_mb_observation_hits_the_memory_cap() {
+    let attack = run_fatal_attack(
+        r#"{"attack": "huge-output", "bytes": 100000000}"#,
+        capped_limits(),
+    );
+    assert_eq!(
+        attack.error,
+        SessionError::OutOfMemory {
+            limit_bytes: MEMORY_CAP
+        }
+    );
+    assert!(attack.elapsed < NOT_A_TIMEOUT, "{:?}", attack.elapsed);
+}
+
+#[test]
+fn a_stderr_flood_is_bounded_and_keeps_the_panic_message() {
+    let limits = SandboxLimits {
+        stdio_bytes: 16 << 10,
+        ..capped_limits()
+    };
+    let attack = run_fatal_attack(r#"{"attack": "stderr-flood", "bytes": 200000}"#, limits);
+    let SessionError::Trap { stderr_tail, .. } = &attack.error else {
+        panic!("expected a trap, got {}", attack.error);
+    };
+    assert!(
+        stderr_tail.contains("guest panicked after flooding stderr"),
+        "{stderr_tail}"
+    );
+    assert!(stderr_tail.len() <= 2048 + 4);
+    let kept = attack.session.stderr();
+    assert!(kept.len() <= 16 << 10, "{} bytes kept", kept.len());
+    assert!(kept.starts_with("flooding") || kept.contains("\nflooding"));
+}
+
+/// Runs a probe attack, which must *not* trap, and returns its report.
+fn probe(attack: &str, limits: SandboxLimits) -> String {
+    let runtime = runtime();
+    let mut healthy = healthy_keydoor(&runtime);
+    let hostile: Plugin = runtime.load(&plugin_path("hostile"), limits).unwrap();
+    let mut session = hostile.open(&config(attack)).unwrap();
+    session.reset(&Task::new("train", 0)).unwrap();
+    let report = session.step("probe").unwrap().observation;
+    healthy.step("open 3").unwrap();
+    report
+}
+
+fn assert_all_denied(report: &str, expected_lines: usize) {
+    let lines: Vec<&str> = report.lines().collect();
+    assert_eq!(lines.len(), expected_lines, "{report}");
+    for line in lines {
+        assert!(line.contains(": denied ("), "not denied: {line}\n{report}");
+    }
+}
+
+#[test]
+fn files_outside_the_sandbox_cannot_be_read() {
+    let report = probe("probe-files", capped_limits());
+    // 4 reads, 4 listings, 1 write.
+    assert_all_denied(&report, 9);
+    assert!(!report.contains("root:"), "{report}");
+    assert!(!std::path::Path::new("/tmp/lamer-hostile").exists());
+}
+
+#[test]
+fn the_host_environment_is_not_inherited() {
+    let report = probe("probe-env", capped_limits());
+    assert!(report.contains("env vars: 0\n"), "{report}");
+    assert!(report.contains("args: 0\n"), "{report}");
+    assert!(
+        report.contains("HOME: None") && report.contains("PATH: None"),
+        "{report}"
+    );
+    if let Ok(path) = std::env::var("PATH") {
+        assert!(!report.contains(&path), "{report}");
+    }
+}
+
+#[test]
+fn sockets_cannot_be_opened() {
+    let hostile = runtime()
+        .load(&plugin_path("hostile"), capped_limits())
+        .unwrap();
+    // The guest really reaches the host's socket interfaces: the denial below
+    // comes from the sandbox, not from a missing import.
+    let imports = hostile.imports();
+    assert!(
+        imports.iter().any(|i| i.starts_with("wasi:sockets/tcp")),
+        "{imports:?}"
+    );
+    let report = probe("probe-network", capped_limits());
+    // tcp connect ×2, tcp listen, udp bind, dns lookup.
+    assert_all_denied(&report, 5);
+}
+
+fn data_dir_with_file() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("hello.txt"), "hello from the host").unwrap();
+    dir
+}
+
+#[test]
+fn a_granted_data_dir_is_readable_but_not_writable() {
+    let dir = data_dir_with_file();
+    let limits = SandboxLimits {
+        data_dir: Some(dir.path().to_path_buf()),
+        ..capped_limits()
+    };
+    let report = probe("probe-data-dir", limits);
+    let lines: Vec<&str> = report.lines().collect();
+    assert_eq!(lines.len(), 4, "{report}");
+    assert_eq!(
+        lines[0],
+        r#"read /data/hello.txt: OK "hello from the host""#
+    );
+    for line in &lines[1..] {
+        assert!(line.contains(": denied ("), "not denied: {line}\n{report}");
+    }
+    // Nothing changed on the host.
+    let names: Vec<PathBuf> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into())
+        .collect();
+    assert_eq!(names, vec![PathBuf::from("hello.txt")]);
+}
+
+#[test]
+fn without_a_grant_there_is_no_data_dir() {
+    let report = probe("probe-data-dir", capped_limits());
+    assert!(
+        report.starts_with("read /data/hello.txt: denied ("),
+        "{report}"
+    );
+    assert_all_denied(&report, 4);
+}
+
+#[test]
+fn brief_observation_survives_a_dropped_session() {
+    let hostile = runtime()
+        .load(&plugin_path("hostile"), capped_limits())
+        .unwrap();
+    let mut session = hostile.open(&config("panic")).unwrap();
+    session.reset(&Task::new("train", 0)).unwrap();
+    assert!(session.step("x").is_err());
+    assert_eq!(hostile.brief_observation("anything").unwrap(), "...");
+}

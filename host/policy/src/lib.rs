@@ -9,12 +9,56 @@
 //! Scripted policies ([`RandomPolicy`], [`ExpertPolicy`]) implement the same
 //! trait without a model; the rollout engine and evaluation are tested with
 //! them.
+//!
+//! [`LlmPolicy`] runs a Qwen3 language model on candle (CPU by default, CUDA
+//! with the `cuda` feature):
+//! - [`config`], [`loading`]: Hugging Face model directories (and hub ids with
+//!   the `hub` feature);
+//! - [`model`]: a trainable Qwen3 (same weights and logits as
+//!   `candle_transformers`' inference-only one), [`kv_cache`];
+//! - [`chat`], [`tokenizer`]: the Qwen3 chat template with thinking off;
+//! - [`sampling`], [`generation`]: seeded batched generation;
+//! - [`scoring`]: training log-probs and entropies with gradients;
+//! - [`trainable`], [`lora`], [`optim`]: what a trainer updates, PEFT adapters,
+//!   AdamW with checkpointable state, gradient clipping;
+//! - [`tiny`]: the built-in tiny model, the default when no model is given;
+//! - [`bench`]: throughput measurements.
 
+pub mod bench;
+pub mod chat;
+pub mod config;
+mod error;
+pub mod generation;
+#[cfg(feature = "hub")]
+pub mod hub;
+pub mod kv_cache;
+mod llm;
+pub mod loading;
+pub mod lora;
+pub mod model;
+pub mod optim;
+pub mod sampling;
+pub mod scoring;
 mod scripted;
+pub mod tiny;
+pub mod tokenizer;
+pub mod trainable;
 mod types;
 
+pub use config::Qwen3Config;
+pub use error::PolicyError;
+pub use llm::{LlmPolicy, ModelSource};
+pub use lora::LoraConfig;
+pub use model::{Pass, Qwen3Model};
+pub use optim::{AdamW, AdamWConfig, clip_grad_norm};
+pub use scoring::{ScoreRow, TokenScores, score_tokens};
 pub use scripted::{ExpertPolicy, RandomPolicy};
+pub use trainable::{TrainMode, TrainableParams};
 pub use types::{
-    ChatMessage, FinishReason, Policy, PolicyError, PolicyRequest, PolicyResponse, RequestKind,
-    Role, SamplingParams,
+    ChatMessage, FinishReason, Policy, PolicyRequest, PolicyResponse, RequestKind, Role,
+    SamplingParams,
 };
+
+/// Re-exported so callers can name devices and dtypes without depending on
+/// candle directly.
+pub use candle_core::{DType, Device};

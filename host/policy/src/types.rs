@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::PolicyError;
+
 /// Who speaks a chat message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -120,6 +122,14 @@ pub struct PolicyResponse {
     /// The sampling log-probability of each response token.
     pub logprobs: Vec<f32>,
     pub finish: FinishReason,
+    /// The stop token that ended the response (`finish == Stop`), which is
+    /// not part of `response_ids`; a trainer that wants the model to learn
+    /// when to stop appends it to the response with `stop_logprob`.
+    #[serde(default)]
+    pub stop_token: Option<u32>,
+    /// The sampling log-prob of `stop_token`.
+    #[serde(default)]
+    pub stop_logprob: Option<f32>,
 }
 
 impl PolicyResponse {
@@ -131,33 +141,10 @@ impl PolicyResponse {
             response_ids: Vec::new(),
             logprobs: Vec::new(),
             finish: FinishReason::Scripted,
+            stop_token: None,
+            stop_logprob: None,
         }
     }
-}
-
-/// Why a policy could not answer.
-#[derive(Debug, thiserror::Error)]
-pub enum PolicyError {
-    /// A request had no messages or only empty ones.
-    #[error("request {index} has an empty prompt")]
-    EmptyPrompt { index: usize },
-    /// A prompt does not fit the model's context.
-    #[error(
-        "request {index}: the prompt has {tokens} tokens but the model's context holds {limit} \
-         (including {max_new_tokens} new tokens); shorten the history window or raise the limit"
-    )]
-    PromptTooLong {
-        index: usize,
-        tokens: usize,
-        limit: usize,
-        max_new_tokens: usize,
-    },
-    /// The model directory is unusable; the message says which file and why.
-    #[error("model: {0}")]
-    Model(String),
-    /// A tensor operation failed.
-    #[error("tensor computation failed: {0}")]
-    Compute(String),
 }
 
 /// Turns batches of prompts into responses.

@@ -1,0 +1,259 @@
+//! Throughput measurements of the policy: prefill and decode tokens/s at
+//! several batch sizes, and the time of one training micro-step
+//! (forward + backward + clip + AdamW), for LoRA and full fine-tuning.
+//!
+//! Used by `cargo run --release -p lamer-policy --example bench` (and the
+//! CLI). Models are random-initialised: speed does not depend on the values.
+
+use std::time::{Duration, Instant};
+
+use candle_core::{DType, Device, Tensor};
+
+use crate::config::Qwen3Config;
+use crate::error::Result;
+use crate::generation::{GenerationConfig, GenerationInput, generate};
+use crate::lora::LoraConfig;
+use crate::model::{Pass, Qwen3Model, causal_padding_mask};
+use crate::optim::{AdamW, AdamWConfig, clip_grad_norm};
+use crate::scoring::{ScoreRow, score_tokens};
+use crate::trainable::{TrainMode, TrainableParams};
+use crate::{PolicyError, SamplingParams};
+
+/// What to measure.
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    pub config: Qwen3Config,
+    pub device: Device,
+    pub dtype: DType,
+    /// Batch sizes for prefill and decode.
+    pub batch_sizes: Vec<usize>,
+    pub prompt_len: usize,
+    pub decode_tokens: usize,
+    /// Training micro-batch: rows × (prompt + response) tokens.
+    pub train_rows: usize,
+    pub train_prompt_len: usize,
+    pub train_response_len: usize,
+    /// Which training modes to time (empty: none).
+    pub train_modes: Vec<TrainMode>,
+    /// Timed repetitions (the best is reported).
+    pub repeats: usize,
+}
+
+impl BenchOptions {
+    /// The defaults for a config: batches 1 and 32, 256-token prompts,
+    /// 32 decode steps, a 4-row training micro-batch with LoRA and full.
+    pub fn new(config: Qwen3Config, device: Device, dtype: DType) -> Self {
+        BenchOptions {
+            config,
+            device,
+            dtype,
+            batch_sizes: vec![1, 32],
+            prompt_len: 256,
+            decode_tokens: 32,
+            train_rows: 4,
+            train_prompt_len: 256,
+            train_response_len: 64,
+            train_modes: vec![TrainMode::Lora(LoraConfig::default()), TrainMode::Full],
+            repeats: 2,
+        }
+    }
+}
+
+/// One measured figure.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Measurement {
+    pub name: String,
+    pub value: f64,
+    pub unit: &'static str,
+}
+
+impl std::fmt::Display for Measurement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "| {} | {:.2} {} |", self.name, self.value, self.unit)
+    }
+}
+
+/// A random-initialised model of `config` (weights ~ N(0, 0.02), norms 1),
+/// drawn on the device (fast even for billions of parameters).
+pub fn random_model(config: &Qwen3Config, device: &Device, dtype: DType) -> Result<Qwen3Model> {
+    device.set_seed(0)?;
+    let mut tensors = std::collections::HashMap::new();
+    for (name, shape) in crate::model::expected_tensors(config) {
+        let t = if name.ends_with("norm.weight") {
+            Tensor::ones(shape, dtype, device)?
+        } else {
+            Tensor::randn(0f32, 0.02f32, shape, device)?.to_dtype(dtype)?
+        };
+        tensors.insert(name, t);
+    }
+    let vb = candle_nn::VarBuilder::from_tensors(tensors, dtype, device);
+    Qwen3Model::new(config, vb)
+}
+
+fn best_of<F: FnMut() -> Result<()>>(repeats: usize, mut f: F) -> Result<Duration> {
+    let mut best = Duration::MAX;
+    for _ in 0..repeats.max(1) {
+        let start = Instant::now();
+        f()?;
+        best = best.min(start.elapsed());
+    }
+    Ok(best)
+}
+
+fn prompts(rows: usize, len: usize, vocab: usize) -> Vec<GenerationInput> {
+    (0..rows)
+        .map(|r| GenerationInput {
+            prompt_ids: (0..len)
+                .map(|i| ((i * 31 + r * 7 + 1) % vocab) as u32)
+                .collect(),
+            seed: r as u64,
+        })
+        .collect()
+}
+
+/// Runs the measurements, calling `report` as each figure becomes known.
+pub fn run(
+    options: &BenchOptions,
+    mut report: impl FnMut(&Measurement),
+) -> Result<Vec<Measurement>> {
+    let mut out = Vec::new();
+    let mut emit = |name: String, value: f64, unit: &'static str| {
+        let m = Measurement { name, value, unit };
+        report(&m);
+        out.push(m);
+    };
+    let dev = &options.device;
+    let model = random_model(&options.config, dev, options.dtype)?;
+    let vocab = options.config.vocab_size;
+    let l = options.prompt_len;
+    for &b in &options.batch_sizes {
+        // Prefill: one forward over b × L prompt tokens, cache filled.
+        let inputs = prompts(b, l, vocab);
+        let ids: Vec<u32> = inputs.iter().flat_map(|i| i.prompt_ids.clone()).collect();
+        let ids = Tensor::from_vec(ids, (b, l), dev)?;
+        let pos: Vec<u32> = (0..b).flat_map(|_| 0..l as u32).collect();
+        let pos = Tensor::from_vec(pos, (b, l), dev)?;
+        let mask = causal_padding_mask(&vec![vec![1u8; l]; b], dev)?;
+        let t = best_of(options.repeats, || {
+            let mut cache = crate::kv_cache::KvCache::new(options.config.num_hidden_layers);
+            let h = model.forward_hidden(&ids, &pos, &mask, Some(&mut cache), Pass::Inference)?;
+            let last = h.narrow(1, l - 1, 1)?;
+            model
+                .logits(&last)?
+                .to_dtype(DType::F32)?
+                .flatten_all()?
+                .max(0)?
+                .to_scalar::<f32>()?;
+            Ok(())
+        })?;
+        emit(
+            format!("prefill, batch {b} × {l} tokens"),
+            (b * l) as f64 / t.as_secs_f64(),
+            "tok/s",
+        );
+
+        // Decode: generate n + 1 tokens minus generate 1 token (= prefill +
+        // first sample), greedy with no stop token so every row runs on.
+        let n = options.decode_tokens;
+        let generate_steps = |steps: usize| -> Result<()> {
+            let config = GenerationConfig::new(SamplingParams::greedy(steps), vec![]);
+            generate(&model, &inputs, &config).map(|_| ())
+        };
+        let t1 = best_of(options.repeats, || generate_steps(1))?;
+        let tn = best_of(options.repeats, || generate_steps(n + 1))?;
+        let decode = tn.saturating_sub(t1).as_secs_f64().max(1e-9);
+        emit(
+            format!("decode, batch {b} (after a {l}-token prompt)"),
+            (b * n) as f64 / decode,
+            "tok/s",
+        );
+    }
+
+    for mode in &options.train_modes {
+        let mut model = model.clone();
+        let params = TrainableParams::new(&mut model, mode.clone(), 0)?;
+        let mut opt = AdamW::new(params.named_vars(), AdamWConfig::default())?;
+        let vars = params.vars();
+        let rows_data: Vec<(Vec<u32>, Vec<u32>)> =
+            prompts(options.train_rows, options.train_prompt_len, vocab)
+                .into_iter()
+                .map(|p| {
+                    let resp =
+                        p.prompt_ids[..options.train_response_len.min(p.prompt_ids.len())].to_vec();
+                    (p.prompt_ids, resp)
+                })
+                .collect();
+        let label = match mode {
+            TrainMode::Full => "full".to_string(),
+            TrainMode::Lora(c) => format!("LoRA r{}", c.rank),
+        };
+        let t = best_of(options.repeats, || {
+            let rows: Vec<ScoreRow> = rows_data
+                .iter()
+                .map(|(p, r)| ScoreRow {
+                    prompt_ids: p,
+                    response_ids: r,
+                })
+                .collect();
+            let scores = score_tokens(&model, &rows, 1.0, Pass::Train)?;
+            let loss = (scores.logprobs.sum_all()? / scores.mask.sum_all()?)?.neg()?;
+            let mut grads = loss.backward()?;
+            clip_grad_norm(&mut grads, &vars, 1.0)?;
+            opt.step(&grads)?;
+            dev.synchronize()?;
+            Ok(())
+        })?;
+        emit(
+            format!(
+                "train micro-step ({label}, {} trainable), {} rows × ({}+{}) tokens",
+                human(params.parameter_count()),
+                options.train_rows,
+                options.train_prompt_len,
+                options.train_response_len
+            ),
+            t.as_secs_f64() * 1e3,
+            "ms",
+        );
+    }
+    if let Some(peak) = peak_rss_bytes() {
+        emit(
+            "process peak RSS".into(),
+            peak as f64 / (1u64 << 30) as f64,
+            "GiB",
+        );
+    }
+    Ok(out)
+}
+
+fn human(n: usize) -> String {
+    if n >= 1_000_000_000 {
+        format!("{:.2} B", n as f64 / 1e9)
+    } else if n >= 1_000_000 {
+        format!("{:.1} M", n as f64 / 1e6)
+    } else {
+        format!("{:.1} k", n as f64 / 1e3)
+    }
+}
+
+/// The process's peak resident memory (Linux `VmHWM`).
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// Named bench configs: `tiny`, `qwen3-0.6b`, `qwen3-4b`.
+pub fn named_config(name: &str) -> Result<Qwen3Config> {
+    match name {
+        "tiny" => {
+            let dir = crate::tiny::materialize_default()?;
+            crate::loading::ModelFiles::locate(&dir)?.read_config()
+        }
+        "qwen3-0.6b" => Ok(Qwen3Config::qwen3_0_6b()),
+        "qwen3-4b" => Ok(Qwen3Config::qwen3_4b()),
+        other => Err(PolicyError::Model(format!(
+            "unknown bench config {other:?}; use tiny, qwen3-0.6b or qwen3-4b"
+        ))),
+    }
+}

@@ -1,0 +1,232 @@
+//! Batched autoregressive generation with a KV cache.
+//!
+//! Prompts of different lengths are **left-padded** to a common length, so the
+//! newest token of every row sits in the same column. Each row keeps its own
+//! positions (pads do not advance them) and a key-padding mask that hides its
+//! pads from attention, so a row's output does not depend on how much padding
+//! its batch-mates forced on it. Prefill runs in row groups bounded by a token
+//! budget (attention scores grow with `rows × L²`). After each step, rows that
+//! emitted a stop token or hit `max_new_tokens` **leave the batch**: their KV
+//! cache rows are dropped, so later steps only pay for live rows.
+
+use candle_core::{DType, Device, Tensor};
+use lamer_sdk::SeededRng;
+
+use crate::error::Result;
+use crate::kv_cache::KvCache;
+use crate::model::{MASKED, Pass, Qwen3Model, causal_padding_mask};
+use crate::sampling::sample_token;
+use crate::{FinishReason, PolicyError, SamplingParams};
+
+/// One prompt to continue.
+#[derive(Debug, Clone)]
+pub struct GenerationInput {
+    pub prompt_ids: Vec<u32>,
+    /// Seeds this row's sampling.
+    pub seed: u64,
+}
+
+/// One continuation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Generated {
+    /// Generated tokens, without the stop token.
+    pub tokens: Vec<u32>,
+    /// The sampling log-prob of each token (see [`crate::sampling`]).
+    pub logprobs: Vec<f32>,
+    /// The stop token and its log-prob, when generation ended on one.
+    pub stop: Option<(u32, f32)>,
+    pub finish: FinishReason,
+}
+
+/// Settings shared by a batch.
+#[derive(Debug, Clone)]
+pub struct GenerationConfig {
+    pub sampling: SamplingParams,
+    /// Tokens that end a response (`<|im_end|>`, `<|endoftext|>`).
+    pub stop_tokens: Vec<u32>,
+    /// Prefill processes at most this many `rows × L` prompt tokens at once.
+    pub prefill_token_budget: usize,
+}
+
+impl GenerationConfig {
+    pub fn new(sampling: SamplingParams, stop_tokens: Vec<u32>) -> Self {
+        GenerationConfig {
+            sampling,
+            stop_tokens,
+            prefill_token_budget: 16_384,
+        }
+    }
+}
+
+/// A live row of the batch.
+struct Row {
+    /// Index into the caller's inputs.
+    origin: usize,
+    rng: SeededRng,
+    /// Position of the next token to feed.
+    next_position: u32,
+    out: Generated,
+}
+
+/// Generates a continuation for every input (outputs in input order).
+pub fn generate(
+    model: &Qwen3Model,
+    inputs: &[GenerationInput],
+    config: &GenerationConfig,
+) -> Result<Vec<Generated>> {
+    let device = model.device().clone();
+    let limit = model.config().max_position_embeddings;
+    let max_new = config.sampling.max_new_tokens;
+    for (index, input) in inputs.iter().enumerate() {
+        if input.prompt_ids.is_empty() {
+            return Err(PolicyError::EmptyPrompt { index });
+        }
+        if input.prompt_ids.len() + max_new > limit {
+            return Err(PolicyError::PromptTooLong {
+                index,
+                tokens: input.prompt_ids.len(),
+                limit,
+                max_new_tokens: max_new,
+            });
+        }
+    }
+    let mut results: Vec<Option<Generated>> = vec![None; inputs.len()];
+    let empty = |finish| Generated {
+        tokens: Vec::new(),
+        logprobs: Vec::new(),
+        stop: None,
+        finish,
+    };
+    if inputs.is_empty() {
+        return Ok(Vec::new());
+    }
+    if max_new == 0 {
+        return Ok(inputs.iter().map(|_| empty(FinishReason::Length)).collect());
+    }
+
+    // Prefill, in row groups, every group left-padded to the global length.
+    let width = inputs.iter().map(|i| i.prompt_ids.len()).max().unwrap_or(0);
+    let group = (config.prefill_token_budget / width.max(1)).max(1);
+    let mut key_valid: Vec<Vec<u8>> = Vec::with_capacity(inputs.len());
+    let mut caches = Vec::new();
+    let mut logits_rows: Vec<Vec<f32>> = Vec::with_capacity(inputs.len());
+    for chunk in inputs.chunks(group) {
+        let mut ids = Vec::with_capacity(chunk.len() * width);
+        let mut positions = Vec::with_capacity(chunk.len() * width);
+        let mut valid = Vec::with_capacity(chunk.len());
+        for input in chunk {
+            let pad = width - input.prompt_ids.len();
+            ids.extend(std::iter::repeat_n(0u32, pad));
+            ids.extend_from_slice(&input.prompt_ids);
+            positions.extend(std::iter::repeat_n(0u32, pad));
+            positions.extend(0..input.prompt_ids.len() as u32);
+            let mut v = vec![0u8; pad];
+            v.resize(width, 1);
+            valid.push(v);
+        }
+        let n = chunk.len();
+        let ids = Tensor::from_vec(ids, (n, width), &device)?;
+        let positions = Tensor::from_vec(positions, (n, width), &device)?;
+        let mask = causal_padding_mask(&valid, &device)?;
+        let mut cache = KvCache::new(model.config().num_hidden_layers);
+        let hidden =
+            model.forward_hidden(&ids, &positions, &mask, Some(&mut cache), Pass::Inference)?;
+        let last = hidden.narrow(1, width - 1, 1)?.squeeze(1)?;
+        let logits = model
+            .logits(&last)?
+            .to_dtype(DType::F32)?
+            .to_vec2::<f32>()?;
+        logits_rows.extend(logits);
+        caches.push(cache);
+        key_valid.extend(valid);
+    }
+    let mut cache = KvCache::concat_rows(&caches)?;
+    drop(caches);
+
+    let mut rows: Vec<Row> = inputs
+        .iter()
+        .enumerate()
+        .map(|(origin, input)| Row {
+            origin,
+            rng: SeededRng::new(input.seed),
+            next_position: input.prompt_ids.len() as u32,
+            out: empty(FinishReason::Length),
+        })
+        .collect();
+
+    loop {
+        // Sample one token per live row; note which rows finish.
+        let mut fed = Vec::with_capacity(rows.len());
+        let mut keep = Vec::with_capacity(rows.len());
+        for (i, row) in rows.iter_mut().enumerate() {
+            let (token, logprob) = sample_token(&logits_rows[i], &config.sampling, &mut row.rng);
+            if config.stop_tokens.contains(&token) {
+                row.out.stop = Some((token, logprob));
+                row.out.finish = FinishReason::Stop;
+                continue;
+            }
+            row.out.tokens.push(token);
+            row.out.logprobs.push(logprob);
+            if row.out.tokens.len() >= max_new {
+                row.out.finish = FinishReason::Length;
+                continue;
+            }
+            keep.push(i);
+            fed.push(token);
+        }
+        if keep.len() < rows.len() {
+            let mut kept_rows = Vec::with_capacity(keep.len());
+            let mut kept_valid = Vec::with_capacity(keep.len());
+            for (i, (row, valid)) in rows.drain(..).zip(key_valid.drain(..)).enumerate() {
+                if keep.contains(&i) {
+                    kept_rows.push(row);
+                    kept_valid.push(valid);
+                } else {
+                    let origin = row.origin;
+                    results[origin] = Some(row.out);
+                }
+            }
+            rows = kept_rows;
+            key_valid = kept_valid;
+            if rows.is_empty() {
+                break;
+            }
+            let index: Vec<u32> = keep.iter().map(|&i| i as u32).collect();
+            cache.retain_rows(&Tensor::new(index.as_slice(), &device)?)?;
+        }
+
+        // Feed the sampled tokens: one new column for every live row.
+        let n = rows.len();
+        let positions: Vec<u32> = rows.iter().map(|r| r.next_position).collect();
+        for row in rows.iter_mut() {
+            row.next_position += 1;
+        }
+        for valid in key_valid.iter_mut() {
+            valid.push(1);
+        }
+        let keys = key_valid[0].len();
+        let mask: Vec<f32> = key_valid
+            .iter()
+            .flat_map(|v| {
+                v.iter()
+                    .map(|&ok| if ok == 1 { 0.0 } else { MASKED as f32 })
+            })
+            .collect();
+        let mask = Tensor::from_vec(mask, (n, 1, 1, keys), &Device::Cpu)?.to_device(&device)?;
+        let ids = Tensor::from_vec(fed, (n, 1), &device)?;
+        let positions = Tensor::from_vec(positions, (n, 1), &device)?;
+        let hidden =
+            model.forward_hidden(&ids, &positions, &mask, Some(&mut cache), Pass::Inference)?;
+        logits_rows = model
+            .logits(&hidden.squeeze(1)?)?
+            .to_dtype(DType::F32)?
+            .to_vec2::<f32>()?;
+    }
+    for row in rows {
+        results[row.origin] = Some(row.out);
+    }
+    results
+        .into_iter()
+        .map(|r| r.ok_or_else(|| PolicyError::Compute("a generation row was lost".into())))
+        .collect()
+}

@@ -1,0 +1,324 @@
+//! LoRA adapters (Hu et al. 2021) in the PEFT layout.
+//!
+//! A targeted dense layer `W` gains two small factors, `A` `(r, in)` and `B`
+//! `(out, r)`, and computes `x Wᵀ + (α / r) · x Aᵀ Bᵀ`. `B` starts at zero, so
+//! a fresh adapter leaves the model unchanged; only `A` and `B` are trained.
+//!
+//! Adapters are saved the way Hugging Face PEFT saves them, so they load in
+//! PEFT and back here: `adapter_model.safetensors` with tensors named
+//! `base_model.model.model.layers.N.self_attn.q_proj.lora_A.weight` (and
+//! `lora_B`), plus `adapter_config.json`. [`merge_lora`] folds the factors
+//! into the base weights for fast inference or a full-weight export.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use candle_core::{DType, Tensor, Var};
+use lamer_sdk::SeededRng;
+use serde::{Deserialize, Serialize};
+
+use crate::PolicyError;
+use crate::error::Result;
+use crate::model::Qwen3Model;
+
+/// The file names PEFT uses.
+pub const ADAPTER_CONFIG_FILE: &str = "adapter_config.json";
+pub const ADAPTER_WEIGHTS_FILE: &str = "adapter_model.safetensors";
+
+/// Which layers get adapters, and how large they are.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoraConfig {
+    /// The rank `r` of the update.
+    pub rank: usize,
+    /// The scale numerator: the update is multiplied by `alpha / rank`.
+    pub alpha: f64,
+    /// Dropout on the adapter input; only 0 is supported (LaMer trains
+    /// without it, and it would make log-probs stochastic).
+    pub dropout: f64,
+    /// Module names as PEFT writes them (`q_proj`, `down_proj`, …).
+    pub target_modules: Vec<String>,
+}
+
+impl Default for LoraConfig {
+    fn default() -> Self {
+        LoraConfig {
+            rank: 16,
+            alpha: 32.0,
+            dropout: 0.0,
+            target_modules: [
+                "q_proj",
+                "k_proj",
+                "v_proj",
+                "o_proj",
+                "gate_proj",
+                "up_proj",
+                "down_proj",
+            ]
+            .map(String::from)
+            .to_vec(),
+        }
+    }
+}
+
+impl LoraConfig {
+    pub fn scale(&self) -> f64 {
+        self.alpha / self.rank as f64
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.rank == 0 {
+            return Err(PolicyError::Model("LoRA rank must be positive".into()));
+        }
+        if self.dropout != 0.0 {
+            return Err(PolicyError::Model(format!(
+                "LoRA dropout {} is not supported; use 0",
+                self.dropout
+            )));
+        }
+        const KNOWN: [&str; 7] = [
+            "q_proj",
+            "k_proj",
+            "v_proj",
+            "o_proj",
+            "gate_proj",
+            "up_proj",
+            "down_proj",
+        ];
+        if let Some(bad) = self
+            .target_modules
+            .iter()
+            .find(|m| !KNOWN.contains(&m.as_str()))
+        {
+            return Err(PolicyError::Model(format!(
+                "LoRA target module {bad:?} is not a Qwen3 dense layer; choose from {KNOWN:?}"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The two factors of one adapted layer.
+#[derive(Debug, Clone)]
+pub struct LoraFactors {
+    /// `(r, in)`.
+    pub(crate) a: Tensor,
+    /// `(out, r)`.
+    pub(crate) b: Tensor,
+    pub(crate) scale: f64,
+}
+
+impl LoraFactors {
+    /// The adapter's contribution for a 2-D input `(rows, in)`.
+    pub(crate) fn delta(&self, x: &Tensor) -> Result<Tensor> {
+        Ok((x.matmul(&self.a.t()?)?.matmul(&self.b.t()?)? * self.scale)?)
+    }
+}
+
+/// The PEFT tensor names of a layer's factors.
+pub fn peft_names(layer_prefix: &str) -> (String, String) {
+    (
+        format!("base_model.model.{layer_prefix}.lora_A.weight"),
+        format!("base_model.model.{layer_prefix}.lora_B.weight"),
+    )
+}
+
+/// Adds fresh adapters to the targeted layers (A: PEFT's default
+/// Kaiming-uniform bound `1/sqrt(in)`, seeded; B: zeros) and returns the
+/// trainable factors by PEFT name. Base weights are frozen.
+pub fn attach_lora(
+    model: &mut Qwen3Model,
+    config: &LoraConfig,
+    seed: u64,
+) -> Result<Vec<(String, Var)>> {
+    config.validate()?;
+    model.freeze_weights();
+    let mut rng = SeededRng::new(seed);
+    let dtype = model.dtype();
+    let device = model.device().clone();
+    let mut vars = Vec::new();
+    for (prefix, module, linear) in model.linears_mut() {
+        if !config.target_modules.iter().any(|m| m == module) {
+            continue;
+        }
+        let (out_dim, in_dim) = linear.weight.dims2()?;
+        let bound = 1.0 / (in_dim as f64).sqrt();
+        let a: Vec<f32> = (0..config.rank * in_dim)
+            .map(|_| ((rng.unit() * 2.0 - 1.0) * bound) as f32)
+            .collect();
+        let a = Tensor::from_vec(a, (config.rank, in_dim), &device)?.to_dtype(dtype)?;
+        let b = Tensor::zeros((out_dim, config.rank), dtype, &device)?;
+        let (a_name, b_name) = peft_names(&prefix);
+        let a = Var::from_tensor(&a)?;
+        let b = Var::from_tensor(&b)?;
+        linear.lora = Some(LoraFactors {
+            a: a.as_tensor().clone(),
+            b: b.as_tensor().clone(),
+            scale: config.scale(),
+        });
+        vars.push((a_name, a));
+        vars.push((b_name, b));
+    }
+    Ok(vars)
+}
+
+/// The `adapter_config.json` PEFT expects.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct PeftAdapterConfig {
+    peft_type: String,
+    task_type: String,
+    r: usize,
+    lora_alpha: f64,
+    lora_dropout: f64,
+    target_modules: Vec<String>,
+    bias: String,
+    fan_in_fan_out: bool,
+    inference_mode: bool,
+    init_lora_weights: bool,
+    use_rslora: bool,
+    #[serde(default)]
+    base_model_name_or_path: Option<String>,
+    #[serde(default)]
+    modules_to_save: Option<Vec<String>>,
+}
+
+/// Writes `adapter_config.json` and `adapter_model.safetensors` into `dir`.
+pub fn save_adapter(
+    dir: &Path,
+    config: &LoraConfig,
+    vars: &[(String, Var)],
+    base_model: Option<&str>,
+) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(PolicyError::io(dir))?;
+    let peft = PeftAdapterConfig {
+        peft_type: "LORA".into(),
+        task_type: "CAUSAL_LM".into(),
+        r: config.rank,
+        lora_alpha: config.alpha,
+        lora_dropout: config.dropout,
+        target_modules: config.target_modules.clone(),
+        bias: "none".into(),
+        fan_in_fan_out: false,
+        inference_mode: true,
+        init_lora_weights: true,
+        use_rslora: false,
+        base_model_name_or_path: base_model.map(String::from),
+        modules_to_save: None,
+    };
+    let json = serde_json::to_string_pretty(&peft)
+        .map_err(|e| PolicyError::Model(format!("cannot serialise adapter config: {e}")))?;
+    let path = dir.join(ADAPTER_CONFIG_FILE);
+    std::fs::write(&path, json).map_err(PolicyError::io(&path))?;
+    let tensors: HashMap<String, Tensor> = vars
+        .iter()
+        .map(|(n, v)| (n.clone(), v.as_tensor().clone()))
+        .collect();
+    candle_core::safetensors::save(&tensors, dir.join(ADAPTER_WEIGHTS_FILE))?;
+    Ok(())
+}
+
+/// Reads `adapter_config.json` from a PEFT adapter directory.
+pub fn read_adapter_config(dir: &Path) -> Result<LoraConfig> {
+    let path = dir.join(ADAPTER_CONFIG_FILE);
+    if !path.is_file() {
+        return Err(PolicyError::MissingFile {
+            path,
+            what: "adapter_config.json and adapter_model.safetensors",
+        });
+    }
+    let text = std::fs::read_to_string(&path).map_err(PolicyError::io(&path))?;
+    let peft: PeftAdapterConfig = serde_json::from_str(&text)
+        .map_err(|e| PolicyError::Model(format!("{}: {e}", path.display())))?;
+    if peft.peft_type != "LORA" || peft.use_rslora || peft.fan_in_fan_out || peft.bias != "none" {
+        return Err(PolicyError::Model(format!(
+            "{}: only plain LoRA adapters (no rsLoRA, bias \"none\", fan_in_fan_out false) are \
+             supported",
+            path.display()
+        )));
+    }
+    Ok(LoraConfig {
+        rank: peft.r,
+        alpha: peft.lora_alpha,
+        dropout: peft.lora_dropout,
+        target_modules: peft.target_modules,
+    })
+}
+
+/// Loads a PEFT adapter from `dir` onto `model` and returns its factors as
+/// trainable vars (by PEFT name), e.g. to resume training. Base weights are
+/// frozen.
+pub fn load_adapter(
+    model: &mut Qwen3Model,
+    dir: &Path,
+) -> Result<(LoraConfig, Vec<(String, Var)>)> {
+    let config = read_adapter_config(dir)?;
+    config.validate()?;
+    let path = dir.join(ADAPTER_WEIGHTS_FILE);
+    if !path.is_file() {
+        return Err(PolicyError::MissingFile {
+            path,
+            what: "adapter_config.json and adapter_model.safetensors",
+        });
+    }
+    let device = model.device().clone();
+    let dtype = model.dtype();
+    let mut tensors = candle_core::safetensors::load(&path, &device)?;
+    model.freeze_weights();
+    let mut vars = Vec::new();
+    for (prefix, module, linear) in model.linears_mut() {
+        if !config.target_modules.iter().any(|m| m == module) {
+            continue;
+        }
+        let (out_dim, in_dim) = linear.weight.dims2()?;
+        let (a_name, b_name) = peft_names(&prefix);
+        let mut take = |name: &str, shape: Vec<usize>| -> Result<Var> {
+            let t = tensors
+                .remove(name)
+                .ok_or_else(|| PolicyError::MissingTensor {
+                    tensor: name.to_string(),
+                    expected: shape.clone(),
+                })?;
+            if t.dims() != shape.as_slice() {
+                return Err(PolicyError::WeightShape {
+                    tensor: name.to_string(),
+                    expected: shape,
+                    found: t.dims().to_vec(),
+                });
+            }
+            Ok(Var::from_tensor(&t.to_dtype(dtype)?)?)
+        };
+        let a = take(&a_name, vec![config.rank, in_dim])?;
+        let b = take(&b_name, vec![out_dim, config.rank])?;
+        linear.lora = Some(LoraFactors {
+            a: a.as_tensor().clone(),
+            b: b.as_tensor().clone(),
+            scale: config.scale(),
+        });
+        vars.push((a_name, a));
+        vars.push((b_name, b));
+    }
+    Ok((config, vars))
+}
+
+/// Folds every adapter into its base weight (`W += scale · B A`) and removes
+/// the factors. The merged model computes the same function, faster.
+pub fn merge_lora(model: &mut Qwen3Model) -> Result<()> {
+    for (_, _, linear) in model.linears_mut() {
+        if let Some(lora) = linear.lora.take() {
+            let w = linear.weight.detach();
+            let delta = (lora
+                .b
+                .to_dtype(DType::F32)?
+                .matmul(&lora.a.to_dtype(DType::F32)?)?
+                * lora.scale)?;
+            linear.weight = (w.to_dtype(DType::F32)? + delta)?.to_dtype(w.dtype())?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes every adapter without merging it.
+pub fn detach_lora(model: &mut Qwen3Model) {
+    for (_, _, linear) in model.linears_mut() {
+        linear.lora = None;
+    }
+}

@@ -11,12 +11,15 @@ batch_size=1), replaying the same commands. Intro, every observation, every admi
 and `won` are compared.
 
 Usage (from the repository root):
-    python3 bench/alfworld/difftest.py [--games-per-split 20] [--steps 40] [--fixtures N]
+    python3 bench/alfworld/difftest.py [--games-per-split 20] [--steps 40] [--fixtures N] [--first 0]
+                                       [--splits train,test,ood] [--overwrite-fixtures]
+                                       [--result bench/alfworld/difftest_result.json]
 
 It creates the venv /work/venvs/alfworld (or $ALFWORLD_VENV) with the pinned oracle if it
 is missing (fast-downward builds from source: ~15 min), then re-executes itself inside it.
-Writes bench/alfworld/difftest_result.json, and with --fixtures N the first N walks of each
-split as TextWorld transcripts into plugins/alfworld/tests/fixtures/textworld/.
+Writes the summary (default bench/alfworld/difftest_result.json), and with --fixtures N the first N walks of each
+split as TextWorld transcripts into plugins/alfworld/tests/fixtures/textworld/ (existing
+fixture files are kept unless --overwrite-fixtures is given).
 """
 
 import argparse
@@ -80,8 +83,10 @@ def make_env(gamefile):
 def their_walk(walk, tmp):
     gamefile = Path(tmp) / f"{walk['split']}-{walk['index']}.tw-pddl"
     gamefile.write_text(json.dumps(walk["game"]))
+    started = time.perf_counter()
     env = make_env(str(gamefile))
     obs, infos = env.reset()
+    reset_seconds = time.perf_counter() - started
     record = {
         "split": walk["split"],
         "index": walk["index"],
@@ -89,6 +94,7 @@ def their_walk(walk, tmp):
         "admissible": list(infos["admissible_commands"][0]),
         "steps": [],
     }
+    record["reset_seconds"] = reset_seconds
     for step in walk["steps"]:
         started = time.perf_counter()
         obs, scores, dones, infos = env.step([step["command"]])
@@ -128,13 +134,18 @@ def main():
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--fixtures", type=int, default=0)
+    parser.add_argument("--splits", default="train,test,ood")
+    parser.add_argument("--first", type=int, default=0, help="first task index of each split")
+    parser.add_argument("--overwrite-fixtures", action="store_true")
+    parser.add_argument("--result", default="bench/alfworld/difftest_result.json", help="summary path, relative to the repository root")
     args = parser.parse_args()
     ensure_venv()
 
-    summary = {"games": 0, "steps": 0, "admissible_lists": 0, "games_with_differences": 0, "wins": 0, "differences": []}
+    summary = {"command": "python3 bench/alfworld/difftest.py " + " ".join(sys.argv[1:]), "per_split": {}, "games": 0, "steps": 0, "admissible_lists": 0, "games_with_differences": 0, "wins": 0, "differences": []}
     with tempfile.TemporaryDirectory() as tmp:
-        for split in ("train", "test", "ood"):
-            walks = our_walks(split, 0, args.games_per_split, args.steps, args.seed)
+        started_run = time.perf_counter()
+        for split in args.splits.split(","):
+            walks = our_walks(split, args.first, args.games_per_split, args.steps, args.seed)
             for n, walk in enumerate(walks):
                 theirs = their_walk(walk, tmp)
                 problems = compare(walk, theirs)
@@ -143,6 +154,14 @@ def main():
                 summary["admissible_lists"] += 1 + len(theirs["steps"])
                 summary["wins"] += int(any(s["won"] for s in theirs["steps"]))
                 summary["textworld_step_seconds"] = summary.get("textworld_step_seconds", 0.0) + theirs.pop("step_seconds", 0.0)
+                summary["textworld_reset_seconds"] = summary.get("textworld_reset_seconds", 0.0) + theirs.pop("reset_seconds", 0.0)
+                summary["textworld_seconds_per_step"] = summary["textworld_step_seconds"] / max(summary["steps"], 1)
+                summary["textworld_seconds_per_reset"] = summary["textworld_reset_seconds"] / summary["games"]
+                summary["wall_seconds"] = time.perf_counter() - started_run
+                per_split = summary["per_split"].setdefault(split, {"games": 0, "steps": 0, "games_with_differences": 0})
+                per_split["games"] += 1
+                per_split["steps"] += len(theirs["steps"])
+                per_split["games_with_differences"] += int(bool(problems))
                 if problems:
                     summary["games_with_differences"] += 1
                     summary["differences"].append({"split": split, "index": walk["index"], "task_type": walk["task_type"], "problems": problems[:5]})
@@ -152,9 +171,11 @@ def main():
                 if n < args.fixtures:
                     folder = ROOT / "plugins" / "alfworld" / "tests" / "fixtures" / "textworld"
                     folder.mkdir(parents=True, exist_ok=True)
-                    (folder / f"{split}-{walk['index']}.json").write_text(json.dumps(theirs, indent=1) + "\n")
+                    fixture = folder / f"{split}-{walk['index']}.json"
+                    if args.overwrite_fixtures or not fixture.exists():
+                        fixture.write_text(json.dumps(theirs, indent=1) + "\n")
                 # Written after every game, so a long run can be read while it goes.
-                out = ROOT / "bench" / "alfworld" / "difftest_result.json"
+                out = ROOT / args.result
                 out.write_text(json.dumps(summary, indent=1) + "\n")
     print(json.dumps({k: v for k, v in summary.items() if k != "differences"}))
 

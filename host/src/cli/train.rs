@@ -1,0 +1,199 @@
+//! `lamer-host train`: meta-RL (LaMer) or RL-baseline training of a policy on
+//! a plugin environment, from a recipe.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::Context;
+use clap::Args;
+
+use super::plugin_args::PluginArgs;
+use crate::train::recipe::{Algo, Overrides, Recipe, Scale};
+use crate::train::trainer::{TrainOptions, train};
+
+/// Flags of `lamer-host train`.
+#[derive(Debug, Clone, Args)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub plugin: PluginArgs,
+
+    /// Recipe TOML [default: the built-in recipe named after the plugin's environment].
+    #[arg(long, value_name = "FILE")]
+    pub recipe: Option<PathBuf>,
+
+    /// Model directory (or hub id with the `hub` feature) [default: the built-in tiny model].
+    #[arg(long, value_name = "DIR")]
+    pub model: Option<String>,
+
+    /// `lamer`: 3 attempts × group 8 with reflection; `gigpo`/`grpo`: single
+    /// attempts × group 24 (equal trajectory budget), validated with 3
+    /// independent attempts and no reflection.
+    #[arg(long, value_enum, default_value_t = Algo::Lamer)]
+    pub algo: Algo,
+
+    /// `auto`: the recipe's `[scale]` (tiny, CPU-sized) overrides when no --model is given.
+    #[arg(long, value_enum, default_value_t = Scale::Auto)]
+    pub scale: Scale,
+
+    /// Run directory: metrics.jsonl, curves.svg, checkpoints/, model/.
+    #[arg(long, value_name = "DIR", default_value = "runs/train")]
+    pub out: PathBuf,
+
+    /// Continue from a checkpoint (a step-NNNNNN directory or a run directory).
+    #[arg(long, value_name = "DIR")]
+    pub resume: Option<PathBuf>,
+
+    #[arg(long)]
+    pub steps: Option<usize>,
+    #[arg(long)]
+    pub tasks_per_step: Option<usize>,
+    /// LaMer's group size G (the baselines use attempts × G).
+    #[arg(long)]
+    pub group_size: Option<usize>,
+    #[arg(long)]
+    pub attempts: Option<u32>,
+    #[arg(long)]
+    pub max_new_tokens: Option<usize>,
+    #[arg(long)]
+    pub val_every: Option<usize>,
+    #[arg(long)]
+    pub val_tasks: Option<usize>,
+    #[arg(long)]
+    pub save_every: Option<usize>,
+    #[arg(long)]
+    pub lr: Option<f64>,
+    #[arg(long)]
+    pub mini_batch: Option<usize>,
+    #[arg(long)]
+    pub micro_batch: Option<usize>,
+    #[arg(long)]
+    pub gamma_traj: Option<f64>,
+    #[arg(long)]
+    pub seed: Option<u64>,
+
+    /// Device: `cpu`, `cuda` or `cuda:N`.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+
+    /// Weights dtype: f32, bf16 or f16.
+    #[arg(long, default_value = "f32")]
+    pub dtype: String,
+
+    /// Hide the progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+impl TrainArgs {
+    /// The CLI's overrides (`--config` merges into `[env.config]`).
+    pub fn overrides(&self) -> anyhow::Result<Overrides> {
+        let json = self.plugin.config_json()?;
+        let env_config: toml::Table = if json.trim().is_empty() {
+            toml::Table::new()
+        } else {
+            serde_json::from_str(&json)
+                .with_context(|| format!("--config must be a JSON object, got {json}"))?
+        };
+        Ok(Overrides {
+            steps: self.steps,
+            tasks_per_step: self.tasks_per_step,
+            group_size: self.group_size,
+            attempts: self.attempts,
+            max_new_tokens: self.max_new_tokens,
+            max_prompt_tokens: None,
+            val_every: self.val_every,
+            val_tasks: self.val_tasks,
+            save_every: self.save_every,
+            lr: self.lr,
+            mini_batch: self.mini_batch,
+            micro_batch: self.micro_batch,
+            seed: self.seed,
+            gamma_traj: self.gamma_traj,
+            env_config: (!env_config.is_empty()).then_some(env_config),
+        })
+    }
+}
+
+/// Loads the recipe a run uses: `--recipe` or the built-in one for `env`,
+/// at `scale`, with the CLI overrides applied.
+pub fn effective_recipe(
+    recipe: Option<&PathBuf>,
+    env: &str,
+    scale: Scale,
+    have_model: bool,
+    overrides: &Overrides,
+) -> anyhow::Result<Recipe> {
+    let recipe = match recipe {
+        Some(path) => Recipe::from_file(path)?,
+        None => Recipe::builtin(env)?,
+    };
+    let mut recipe = recipe.at_scale(scale, have_model);
+    overrides.apply(&mut recipe);
+    recipe.validate()?;
+    Ok(recipe)
+}
+
+/// Runs `lamer-host train`.
+pub fn run(args: TrainArgs) -> anyhow::Result<()> {
+    let plugin = args.plugin.load()?;
+    let env = lamer_plugin::EnvFactory::info(&plugin).name.clone();
+    let recipe = effective_recipe(
+        args.recipe.as_ref(),
+        &env,
+        args.scale,
+        args.model.is_some(),
+        &args.overrides()?,
+    )?;
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        ctrlc::set_handler(move || {
+            if stop.swap(true, Ordering::SeqCst) {
+                // A second Ctrl-C: give up at once.
+                std::process::exit(130);
+            }
+            eprintln!(
+                "\ninterrupt: finishing this step, then saving a checkpoint (Ctrl-C again to abort)"
+            );
+        })
+        .context("cannot install the Ctrl-C handler")?;
+    }
+    let mut options = TrainOptions::new(recipe, args.algo, &args.out);
+    options.scale = args.scale;
+    options.model = args.model.clone();
+    options.device = lamer_policy::loading::parse_device(&args.device)?;
+    options.dtype = lamer_policy::loading::parse_dtype(&args.dtype)?;
+    options.resume = args.resume.clone();
+    options.stop = stop;
+    options.progress = !args.quiet;
+    let outcome = train(&plugin, options)?;
+    let last = outcome.metrics.last();
+    println!(
+        "{} after step {} of `{env}` ({}); run directory {}",
+        if outcome.interrupted {
+            "stopped"
+        } else {
+            "finished"
+        },
+        outcome.step,
+        args.algo.as_str(),
+        args.out.display()
+    );
+    if let Some(m) = last {
+        for key in [
+            "episode/success_rate",
+            "val/pass@1",
+            "val/pass@2",
+            "val/pass@3",
+        ] {
+            if let Some(v) = m.get(key) {
+                println!("  {key} = {v:.3}");
+            }
+        }
+    }
+    if let Some(ckpt) = &outcome.checkpoint {
+        println!("checkpoint: {} (continue with --resume)", ckpt.display());
+    }
+    Ok(())
+}

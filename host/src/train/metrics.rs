@@ -1,0 +1,274 @@
+//! # Training metrics: one JSON line per step, and a plot of the curves
+//!
+//! Each step appends one JSON object to `metrics.jsonl` in the run directory,
+//! keyed by the metric names the paper's code logs (verl's), e.g.
+//! `episode/success_rate`, `val/pass@1`, `actor/pg_loss`, `actor/entropy`,
+//! `actor/grad_norm`, `actor/pg_clipfrac`, `response_length/mean`,
+//! `timing_s/step`. After every step the curves are redrawn as `curves.svg`.
+//!
+//! On resume the log is cut back to the checkpoint's step, so a resumed run's
+//! log equals an uninterrupted run's (except the timings).
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+
+use plotters::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// Why the metrics could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum MetricsError {
+    #[error("metrics file {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("metrics file {path}, line {line}: {message}")]
+    Parse {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    #[error("plot {path}: {message}")]
+    Plot { path: PathBuf, message: String },
+}
+
+/// The metrics of one step: name → value (NaN-free; absent when unknown).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StepMetrics {
+    pub step: usize,
+    #[serde(flatten)]
+    pub values: BTreeMap<String, f64>,
+}
+
+impl StepMetrics {
+    pub fn new(step: usize) -> Self {
+        StepMetrics {
+            step,
+            values: BTreeMap::new(),
+        }
+    }
+
+    /// Records a value; non-finite values are dropped (JSON has no NaN).
+    pub fn set(&mut self, name: impl Into<String>, value: f64) {
+        if value.is_finite() {
+            self.values.insert(name.into(), value);
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<f64> {
+        self.values.get(name).copied()
+    }
+}
+
+/// The run's metrics log.
+pub struct MetricsLog {
+    path: PathBuf,
+    records: Vec<StepMetrics>,
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> MetricsError + '_ {
+    move |source| MetricsError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+impl MetricsLog {
+    /// Opens `path`, keeping the records of steps `<= keep_through` (all of
+    /// them for `None`, none when the file does not exist) and rewriting the
+    /// file to hold exactly those.
+    pub fn open(path: &Path, keep_through: Option<usize>) -> Result<Self, MetricsError> {
+        let mut records = Vec::new();
+        if path.exists() {
+            let file = std::fs::File::open(path).map_err(io_err(path))?;
+            for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
+                let line = line.map_err(io_err(path))?;
+                if line.trim().is_empty() {
+                    continue;
+                }
+                let record: StepMetrics =
+                    serde_json::from_str(&line).map_err(|e| MetricsError::Parse {
+                        path: path.to_path_buf(),
+                        line: i + 1,
+                        message: e.to_string(),
+                    })?;
+                if keep_through.is_none_or(|k| record.step <= k) {
+                    records.push(record);
+                }
+            }
+        }
+        let log = MetricsLog {
+            path: path.to_path_buf(),
+            records,
+        };
+        log.rewrite()?;
+        Ok(log)
+    }
+
+    fn rewrite(&self) -> Result<(), MetricsError> {
+        let mut text = String::new();
+        for r in &self.records {
+            // StepMetrics holds only strings and finite numbers: always serialisable.
+            text.push_str(&serde_json::to_string(r).unwrap_or_default());
+            text.push('\n');
+        }
+        std::fs::write(&self.path, text).map_err(io_err(&self.path))
+    }
+
+    /// Appends one step's record.
+    pub fn append(&mut self, record: StepMetrics) -> Result<(), MetricsError> {
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .map_err(io_err(&self.path))?;
+        let line = serde_json::to_string(&record).unwrap_or_default();
+        writeln!(file, "{line}").map_err(io_err(&self.path))?;
+        self.records.push(record);
+        Ok(())
+    }
+
+    pub fn records(&self) -> &[StepMetrics] {
+        &self.records
+    }
+
+    /// Draws the training curves to an SVG file.
+    pub fn plot(&self, path: &Path) -> Result<(), MetricsError> {
+        plot_curves(&self.records, path)
+    }
+}
+
+/// The panels of the curve plot: a title and the series drawn in it.
+const PANELS: &[(&str, &[&str])] = &[
+    (
+        "success",
+        &[
+            "episode/success_rate",
+            "val/pass@1",
+            "val/pass@2",
+            "val/pass@3",
+        ],
+    ),
+    ("pg loss", &["actor/pg_loss"]),
+    ("entropy", &["actor/entropy"]),
+    ("grad norm", &["actor/grad_norm"]),
+    ("clip fraction", &["actor/pg_clipfrac"]),
+    ("response length", &["response_length/mean"]),
+];
+
+/// Draws one panel per entry of [`PANELS`]: step on x, the series on y.
+pub fn plot_curves(records: &[StepMetrics], path: &Path) -> Result<(), MetricsError> {
+    let plot_err = |e: &dyn std::fmt::Display| MetricsError::Plot {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let root = SVGBackend::new(path, (1200, 700)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| plot_err(&e))?;
+    let areas = root.split_evenly((2, 3));
+    let max_step = records.iter().map(|r| r.step).max().unwrap_or(1).max(1) as f64;
+    for (area, (title, series)) in areas.iter().zip(PANELS) {
+        let points: Vec<Vec<(f64, f64)>> = series
+            .iter()
+            .map(|name| {
+                records
+                    .iter()
+                    .filter_map(|r| r.get(name).map(|v| (r.step as f64, v)))
+                    .collect()
+            })
+            .collect();
+        let values = points.iter().flatten().map(|p| p.1);
+        let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
+        let (lo, hi) = if lo.is_finite() {
+            let pad = ((hi - lo) * 0.05).max(1e-6);
+            (lo - pad, hi + pad)
+        } else {
+            (0.0, 1.0)
+        };
+        let mut chart = ChartBuilder::on(area)
+            .caption(*title, ("sans-serif", 16))
+            .margin(8)
+            .x_label_area_size(24)
+            .y_label_area_size(48)
+            .build_cartesian_2d(0.0..max_step, lo..hi)
+            .map_err(|e| plot_err(&e))?;
+        chart
+            .configure_mesh()
+            .x_desc("step")
+            .light_line_style(WHITE)
+            .draw()
+            .map_err(|e| plot_err(&e))?;
+        for (i, (name, pts)) in series.iter().zip(points).enumerate() {
+            if pts.is_empty() {
+                continue;
+            }
+            let color = Palette99::pick(i).to_rgba();
+            chart
+                .draw_series(LineSeries::new(pts, color.stroke_width(2)))
+                .map_err(|e| plot_err(&e))?
+                .label(*name)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color));
+        }
+        if series.len() > 1 {
+            chart
+                .configure_series_labels()
+                .background_style(WHITE.mix(0.8))
+                .border_style(BLACK)
+                .draw()
+                .map_err(|e| plot_err(&e))?;
+        }
+    }
+    root.present().map_err(|e| plot_err(&e))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(step: usize, success: f64) -> StepMetrics {
+        let mut r = StepMetrics::new(step);
+        r.set("episode/success_rate", success);
+        r.set("actor/pg_loss", -0.1 * step as f64);
+        r.set("actor/entropy", f64::NAN);
+        r
+    }
+
+    #[test]
+    fn log_appends_and_cuts_back_on_resume() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("metrics.jsonl");
+        let mut log = MetricsLog::open(&path, None).unwrap();
+        for s in 1..=4 {
+            log.append(record(s, s as f64 / 4.0)).unwrap();
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 4);
+        let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+        assert_eq!(first["step"], 1);
+        assert_eq!(first["episode/success_rate"], 0.25);
+        assert!(first.get("actor/entropy").is_none(), "NaN must be dropped");
+
+        let log = MetricsLog::open(&path, Some(2)).unwrap();
+        assert_eq!(log.records().len(), 2);
+        assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 2);
+        assert_eq!(log.records()[1], record(2, 0.5));
+    }
+
+    #[test]
+    fn plot_writes_an_svg_with_the_series() {
+        let dir = tempfile::tempdir().unwrap();
+        let records: Vec<_> = (1..=5).map(|s| record(s, s as f64 / 5.0)).collect();
+        let path = dir.path().join("curves.svg");
+        plot_curves(&records, &path).unwrap();
+        let svg = std::fs::read_to_string(&path).unwrap();
+        assert!(svg.starts_with("<svg"), "{}", &svg[..50]);
+        assert!(svg.contains("episode/success_rate"));
+        assert!(svg.contains("<polyline"));
+        // An empty log still draws (empty panels).
+        plot_curves(&[], &dir.path().join("empty.svg")).unwrap();
+    }
+}

@@ -1,0 +1,604 @@
+//! # Recipes: a training run's settings in one TOML file
+//!
+//! A recipe mirrors the paper's settings for one environment (γ_step 0.95,
+//! γ_traj per env, turns, group size, attempts, prompt/response lengths,
+//! sampling, learning rate, steps, tasks per step, validation and checkpoint
+//! cadence). The shipped recipes live in `examples/recipes/` and are embedded
+//! in the binary, so `lamer-host train --plugin P` picks the one named after
+//! the plugin's environment.
+//!
+//! The paper's numbers need GPUs and a 4B model. Every recipe therefore also
+//! has a `[scale]` section: overrides that make the same run fit the built-in
+//! tiny model on two CPU cores in minutes. [`Scale::Auto`] applies them when
+//! no real model is given. Command-line flags ([`Overrides`]) apply last.
+//!
+//! The algorithm ([`Algo`]) is chosen at run time: `lamer` trains trials of N
+//! attempts with reflection; the RL baselines `gigpo`/`grpo` train single
+//! attempts with N× as many trials per task, so every algorithm sees the same
+//! number of trajectories per task, and are validated with N independent
+//! attempts without reflection — as the paper compares them.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::advantages::Estimator;
+use super::ppo::PpoConfig;
+use super::returns::ReturnVariant;
+use crate::agent::MemoryMode;
+use crate::rollout::TrialMode;
+
+/// The shipped recipes, by environment name.
+pub const BUILTIN_RECIPES: &[(&str, &str)] = &[
+    (
+        "keydoor",
+        include_str!("../../../examples/recipes/keydoor.toml"),
+    ),
+    (
+        "sokoban",
+        include_str!("../../../examples/recipes/sokoban.toml"),
+    ),
+    (
+        "minesweeper",
+        include_str!("../../../examples/recipes/minesweeper.toml"),
+    ),
+    (
+        "webshop",
+        include_str!("../../../examples/recipes/webshop.toml"),
+    ),
+    (
+        "alfworld",
+        include_str!("../../../examples/recipes/alfworld.toml"),
+    ),
+];
+
+/// Why a recipe could not be loaded or is unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum RecipeError {
+    #[error("cannot read recipe {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("recipe {origin} is not valid TOML for a recipe: {message}")]
+    Parse { origin: String, message: String },
+    #[error("no built-in recipe for environment `{env}`; pass --recipe FILE (built-in: {known})")]
+    NoBuiltin { env: String, known: String },
+    #[error("recipe is invalid: {0}")]
+    Invalid(String),
+}
+
+/// The training algorithm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Algo {
+    /// Meta-RL: N attempts per trial with reflection, cross-episode returns, GiGPO.
+    #[default]
+    Lamer,
+    /// Single-episode GiGPO with N× the group size.
+    Gigpo,
+    /// Single-episode GRPO with N× the group size.
+    Grpo,
+}
+
+impl Algo {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Algo::Lamer => "lamer",
+            Algo::Gigpo => "gigpo",
+            Algo::Grpo => "grpo",
+        }
+    }
+}
+
+/// Which scale to run at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Scale {
+    /// `tiny` when no model is given (the built-in tiny model), else `paper`.
+    #[default]
+    Auto,
+    /// The recipe's main sections as written (the paper's settings).
+    Paper,
+    /// The main sections with the `[scale]` overrides applied.
+    Tiny,
+}
+
+/// The environment to train on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvSection {
+    /// The environment's name (as its plugin reports it).
+    pub name: String,
+    /// Session config merged onto the environment's defaults.
+    #[serde(default)]
+    pub config: toml::Table,
+    #[serde(default = "default_train_split")]
+    pub train_split: String,
+    #[serde(default = "default_val_split")]
+    pub val_split: String,
+}
+
+fn default_train_split() -> String {
+    "train".into()
+}
+fn default_val_split() -> String {
+    "test".into()
+}
+
+/// The meta-RL trial and its credit assignment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrialSection {
+    /// N: attempts per trial.
+    pub attempts: u32,
+    /// G: trials per task for LaMer (the baselines use N·G single attempts).
+    pub group_size: usize,
+    #[serde(default)]
+    pub memory: MemoryMode,
+    /// LLM turns per attempt (the paper's `max_turns`); a host-side bound on
+    /// top of the environment's own limit.
+    pub max_turns: u32,
+    /// Discount between turns of an attempt.
+    pub gamma_step: f64,
+    /// Discount between attempts.
+    pub gamma_traj: f64,
+    /// The official code's cross-episode return (default) or the paper's formula.
+    #[serde(default)]
+    pub return_variant: ReturnVariant,
+    /// Subtracted from a row's episode score when its tags were missing.
+    pub invalid_penalty: f64,
+    /// Weight of GiGPO's step-level advantage.
+    #[serde(default = "one")]
+    pub step_advantage_weight: f64,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// Token budgets.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LengthSection {
+    pub max_prompt_tokens: usize,
+    pub max_new_tokens: usize,
+}
+
+/// One sampling setting.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SamplingSection {
+    pub temperature: f32,
+    pub top_p: f32,
+    /// 0 disables top-k.
+    pub top_k: usize,
+}
+
+impl SamplingSection {
+    pub fn params(&self, max_new_tokens: usize) -> lamer_policy::SamplingParams {
+        lamer_policy::SamplingParams {
+            temperature: self.temperature,
+            top_p: self.top_p,
+            top_k: self.top_k,
+            max_new_tokens,
+        }
+    }
+}
+
+/// Training and validation sampling.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SamplingSections {
+    pub train: SamplingSection,
+    pub eval: SamplingSection,
+}
+
+/// LoRA adapters instead of full fine-tuning.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoraSection {
+    pub rank: usize,
+    pub alpha: f64,
+}
+
+/// The optimiser and the update's batching.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OptimSection {
+    pub lr: f64,
+    #[serde(default = "default_beta1")]
+    pub beta1: f64,
+    #[serde(default = "default_beta2")]
+    pub beta2: f64,
+    #[serde(default = "default_eps")]
+    pub eps: f64,
+    #[serde(default = "default_weight_decay")]
+    pub weight_decay: f64,
+    /// Clip the global gradient norm to this.
+    #[serde(default = "one")]
+    pub grad_clip: f64,
+    /// Rows per optimiser step.
+    pub mini_batch: usize,
+    /// Rows per forward/backward (gradients accumulate over a mini-batch).
+    pub micro_batch: usize,
+    #[serde(default = "default_epochs")]
+    pub epochs: usize,
+    /// Train LoRA adapters of this shape instead of all weights.
+    #[serde(default)]
+    pub lora: Option<LoraSection>,
+}
+
+fn default_beta1() -> f64 {
+    0.9
+}
+fn default_beta2() -> f64 {
+    0.999
+}
+fn default_eps() -> f64 {
+    1e-8
+}
+fn default_weight_decay() -> f64 {
+    0.01
+}
+fn default_epochs() -> usize {
+    1
+}
+
+/// How long to train, and how often to validate and save.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleSection {
+    pub steps: usize,
+    pub tasks_per_step: usize,
+    /// Validate every this many steps (0: never during training).
+    pub val_every: usize,
+    /// Held-out tasks per validation.
+    pub val_tasks: usize,
+    /// Validate once before the first step.
+    #[serde(default = "yes")]
+    pub val_before_train: bool,
+    /// Save a checkpoint every this many steps (0: only at the end).
+    pub save_every: usize,
+    /// The run seed: task sampling, rollouts and initialisation derive from it.
+    #[serde(default)]
+    pub seed: u64,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Overrides of a recipe's settings: the `[scale]` section and the CLI flags.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Overrides {
+    pub steps: Option<usize>,
+    pub tasks_per_step: Option<usize>,
+    pub group_size: Option<usize>,
+    pub attempts: Option<u32>,
+    pub max_new_tokens: Option<usize>,
+    pub max_prompt_tokens: Option<usize>,
+    pub val_every: Option<usize>,
+    pub val_tasks: Option<usize>,
+    pub save_every: Option<usize>,
+    pub lr: Option<f64>,
+    pub mini_batch: Option<usize>,
+    pub micro_batch: Option<usize>,
+    pub seed: Option<u64>,
+    pub gamma_traj: Option<f64>,
+    /// Env config keys merged onto `[env.config]`.
+    pub env_config: Option<toml::Table>,
+}
+
+impl Overrides {
+    /// Applies every set field to `recipe`.
+    pub fn apply(&self, recipe: &mut Recipe) {
+        fn set<T: Clone>(dst: &mut T, src: &Option<T>) {
+            if let Some(v) = src {
+                *dst = v.clone();
+            }
+        }
+        set(&mut recipe.schedule.steps, &self.steps);
+        set(&mut recipe.schedule.tasks_per_step, &self.tasks_per_step);
+        set(&mut recipe.trial.group_size, &self.group_size);
+        set(&mut recipe.trial.attempts, &self.attempts);
+        set(&mut recipe.lengths.max_new_tokens, &self.max_new_tokens);
+        set(
+            &mut recipe.lengths.max_prompt_tokens,
+            &self.max_prompt_tokens,
+        );
+        set(&mut recipe.schedule.val_every, &self.val_every);
+        set(&mut recipe.schedule.val_tasks, &self.val_tasks);
+        set(&mut recipe.schedule.save_every, &self.save_every);
+        set(&mut recipe.optim.lr, &self.lr);
+        set(&mut recipe.optim.mini_batch, &self.mini_batch);
+        set(&mut recipe.optim.micro_batch, &self.micro_batch);
+        set(&mut recipe.schedule.seed, &self.seed);
+        set(&mut recipe.trial.gamma_traj, &self.gamma_traj);
+        if let Some(extra) = &self.env_config {
+            for (k, v) in extra {
+                recipe.env.config.insert(k.clone(), v.clone());
+            }
+        }
+    }
+}
+
+/// A whole recipe file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recipe {
+    pub env: EnvSection,
+    pub trial: TrialSection,
+    pub lengths: LengthSection,
+    pub sampling: SamplingSections,
+    pub optim: OptimSection,
+    #[serde(default)]
+    pub ppo: PpoConfig,
+    pub schedule: ScheduleSection,
+    /// Overrides for the tiny CPU scale.
+    #[serde(default)]
+    pub scale: Overrides,
+}
+
+impl Recipe {
+    /// Parses recipe text; `origin` names it in errors.
+    pub fn from_toml(text: &str, origin: &str) -> Result<Self, RecipeError> {
+        let recipe: Recipe = toml::from_str(text).map_err(|e| RecipeError::Parse {
+            origin: origin.to_string(),
+            message: e.to_string(),
+        })?;
+        recipe.validate()?;
+        Ok(recipe)
+    }
+
+    /// Reads a recipe file.
+    pub fn from_file(path: &Path) -> Result<Self, RecipeError> {
+        let text = std::fs::read_to_string(path).map_err(|source| RecipeError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_toml(&text, &path.display().to_string())
+    }
+
+    /// The shipped recipe for an environment.
+    pub fn builtin(env: &str) -> Result<Self, RecipeError> {
+        let (_, text) = BUILTIN_RECIPES
+            .iter()
+            .find(|(name, _)| *name == env)
+            .ok_or_else(|| RecipeError::NoBuiltin {
+                env: env.to_string(),
+                known: BUILTIN_RECIPES
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })?;
+        Self::from_toml(text, &format!("examples/recipes/{env}.toml"))
+    }
+
+    /// The recipe as TOML (for checkpoints and run directories).
+    pub fn to_toml(&self) -> Result<String, RecipeError> {
+        toml::to_string_pretty(self).map_err(|e| RecipeError::Invalid(e.to_string()))
+    }
+
+    /// The recipe at a scale: `[scale]` applied for [`Scale::Tiny`].
+    pub fn at_scale(mut self, scale: Scale, have_model: bool) -> Self {
+        let tiny = match scale {
+            Scale::Auto => !have_model,
+            Scale::Paper => false,
+            Scale::Tiny => true,
+        };
+        if tiny {
+            let overrides = self.scale.clone();
+            overrides.apply(&mut self);
+        }
+        self
+    }
+
+    /// The env config as the JSON a session is opened with.
+    pub fn env_config_json(&self) -> String {
+        if self.env.config.is_empty() {
+            String::new()
+        } else {
+            // A toml::Table always serialises to JSON (no NaN keys etc.).
+            serde_json::to_string(&self.env.config).unwrap_or_default()
+        }
+    }
+
+    /// Checks the settings that would otherwise fail deep inside a run.
+    pub fn validate(&self) -> Result<(), RecipeError> {
+        let bad = |m: String| Err(RecipeError::Invalid(m));
+        let t = &self.trial;
+        if t.attempts == 0 || t.group_size == 0 || t.max_turns == 0 {
+            return bad(
+                "trial.attempts, trial.group_size and trial.max_turns must be at least 1".into(),
+            );
+        }
+        for (name, g) in [("gamma_step", t.gamma_step), ("gamma_traj", t.gamma_traj)] {
+            if !(0.0..=1.0).contains(&g) {
+                return bad(format!("trial.{name} must be in [0, 1], got {g}"));
+            }
+        }
+        let o = &self.optim;
+        if o.mini_batch == 0 || o.micro_batch == 0 {
+            return bad("optim.mini_batch and optim.micro_batch must be at least 1".into());
+        }
+        if !(o.lr > 0.0) || !(o.grad_clip > 0.0) {
+            return bad("optim.lr and optim.grad_clip must be positive".into());
+        }
+        if o.epochs == 0 {
+            return bad("optim.epochs must be at least 1".into());
+        }
+        if self.schedule.tasks_per_step == 0 {
+            return bad("schedule.tasks_per_step must be at least 1".into());
+        }
+        if self.lengths.max_new_tokens == 0 {
+            return bad("lengths.max_new_tokens must be at least 1".into());
+        }
+        Ok(())
+    }
+
+    /// What `algo` does with this recipe.
+    pub fn plan(&self, algo: Algo) -> Plan {
+        let n = self.trial.attempts;
+        let g = self.trial.group_size;
+        match algo {
+            Algo::Lamer => Plan {
+                algo,
+                train_attempts: n,
+                train_group_size: g,
+                train_mode: TrialMode::Reflexion,
+                estimator: Estimator::Gigpo,
+                gamma_traj: self.trial.gamma_traj,
+                val_attempts: n,
+                val_mode: TrialMode::Reflexion,
+            },
+            Algo::Gigpo | Algo::Grpo => Plan {
+                algo,
+                train_attempts: 1,
+                train_group_size: g * n as usize,
+                train_mode: TrialMode::ZeroShot,
+                estimator: if algo == Algo::Gigpo {
+                    Estimator::Gigpo
+                } else {
+                    Estimator::Grpo
+                },
+                // One attempt: nothing crosses episodes.
+                gamma_traj: 0.0,
+                val_attempts: n,
+                val_mode: TrialMode::ZeroShot,
+            },
+        }
+    }
+}
+
+/// The effective per-algorithm settings of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub algo: Algo,
+    pub train_attempts: u32,
+    pub train_group_size: usize,
+    pub train_mode: TrialMode,
+    pub estimator: Estimator,
+    pub gamma_traj: f64,
+    pub val_attempts: u32,
+    pub val_mode: TrialMode,
+}
+
+impl Plan {
+    /// Trajectories (episodes) per task per step, at most.
+    pub fn trajectory_budget(&self) -> usize {
+        self.train_group_size * self.train_attempts as usize
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_builtin_recipe_parses_and_names_its_env() {
+        for (name, _) in BUILTIN_RECIPES {
+            let r = Recipe::builtin(name).unwrap();
+            assert_eq!(&r.env.name, name);
+            assert_eq!(r.trial.gamma_step, 0.95);
+            assert_eq!(r.trial.attempts, 3);
+            assert_eq!(r.optim.lr, 1e-6);
+            assert_eq!(r.ppo, PpoConfig::default());
+            // The tiny scale stays valid.
+            let mut tiny = r.clone();
+            r.scale.apply(&mut tiny);
+            tiny.validate().unwrap();
+        }
+    }
+
+    #[test]
+    fn gamma_traj_follows_the_released_scripts() {
+        assert_eq!(Recipe::builtin("sokoban").unwrap().trial.gamma_traj, 0.9);
+        for env in ["minesweeper", "webshop", "alfworld"] {
+            assert_eq!(Recipe::builtin(env).unwrap().trial.gamma_traj, 0.6, "{env}");
+        }
+    }
+
+    #[test]
+    fn paper_schedule_per_env() {
+        for (env, steps, tasks) in [
+            ("sokoban", 300, 16),
+            ("minesweeper", 300, 16),
+            ("webshop", 150, 8),
+            ("alfworld", 150, 8),
+        ] {
+            let r = Recipe::builtin(env).unwrap();
+            assert_eq!(
+                (r.schedule.steps, r.schedule.tasks_per_step),
+                (steps, tasks)
+            );
+            assert_eq!(r.trial.group_size, 8);
+            assert_eq!(r.optim.mini_batch, 64);
+        }
+    }
+
+    #[test]
+    fn baselines_get_equal_trajectory_budgets() {
+        let r = Recipe::builtin("sokoban").unwrap();
+        let lamer = r.plan(Algo::Lamer);
+        let gigpo = r.plan(Algo::Gigpo);
+        let grpo = r.plan(Algo::Grpo);
+        assert_eq!(lamer.trajectory_budget(), 24);
+        assert_eq!(gigpo.trajectory_budget(), 24);
+        assert_eq!(gigpo.train_group_size, 24);
+        assert_eq!(gigpo.train_attempts, 1);
+        assert_eq!(gigpo.val_attempts, 3);
+        assert_eq!(gigpo.val_mode, TrialMode::ZeroShot);
+        assert_eq!(grpo.estimator, Estimator::Grpo);
+        assert_eq!(lamer.train_mode, TrialMode::Reflexion);
+    }
+
+    #[test]
+    fn scale_and_cli_overrides_apply_in_order() {
+        let r = Recipe::builtin("keydoor").unwrap();
+        let paper = r.clone().at_scale(Scale::Auto, true);
+        assert_eq!(paper, r);
+        let tiny = r.clone().at_scale(Scale::Auto, false);
+        assert_ne!(tiny.schedule.steps, r.schedule.steps);
+        let mut cli = tiny.clone();
+        Overrides {
+            steps: Some(2),
+            group_size: Some(3),
+            ..Overrides::default()
+        }
+        .apply(&mut cli);
+        assert_eq!(cli.schedule.steps, 2);
+        assert_eq!(cli.trial.group_size, 3);
+        assert_eq!(cli.optim.lr, tiny.optim.lr);
+    }
+
+    #[test]
+    fn round_trips_through_toml() {
+        let r = Recipe::builtin("minesweeper").unwrap();
+        let text = r.to_toml().unwrap();
+        assert_eq!(Recipe::from_toml(&text, "round-trip").unwrap(), r);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_rejected() {
+        let text = include_str!("../../../examples/recipes/keydoor.toml");
+        let typo = text.replacen("[trial]", "[trial]\ngama_traj = 0.5", 1);
+        let err = Recipe::from_toml(&typo, "typo").unwrap_err().to_string();
+        assert!(err.contains("gama_traj"), "{err}");
+        let bad = text.replacen("gamma_traj = 0.6", "gamma_traj = 1.5", 1);
+        let err = Recipe::from_toml(&bad, "bad").unwrap_err().to_string();
+        assert!(err.contains("gamma_traj"), "{err}");
+        assert!(Recipe::builtin("nope").is_err());
+    }
+
+    #[test]
+    fn env_config_becomes_json() {
+        let mut r = Recipe::builtin("keydoor").unwrap();
+        r.env.config.clear();
+        assert_eq!(r.env_config_json(), "");
+        r.env.config.insert("doors".into(), toml::Value::Integer(2));
+        assert_eq!(r.env_config_json(), r#"{"doors":2}"#);
+    }
+}

@@ -77,6 +77,19 @@ pub struct Generated {
     pub scene: String,
     pub task_type: TaskType,
     pub file: GameFile,
+    /// Candidates drawn before this game and redrawn because the scene could not host the
+    /// task (no appliance, lamp, target or goal object of the right kind).
+    pub unfit_candidates: u32,
+    /// Candidates drawn before this game and redrawn because the expert did not solve them
+    /// within the cap (ALFWorld likewise kept only solvable games).
+    pub unsolved_candidates: u32,
+}
+
+/// One draw of [`build`].
+enum Candidate {
+    Unfit,
+    Unsolved,
+    Kept(Generated),
 }
 
 /// Why generation failed (a defect of the data or the generator, never of the input).
@@ -133,6 +146,7 @@ struct Object {
 /// Generates the game of `(split, index)`.
 pub fn generate(split: Split, index: u64) -> Result<Generated, GenerateError> {
     let catalog = Catalog::get().map_err(GenerateError::Data)?;
+    let (mut unfit, mut unsolved) = (0, 0);
     for attempt in 0..ATTEMPTS {
         let mut rng = SeededRng::new(mix_seed(split.salt() ^ index, u64::from(attempt)));
         let task_type = *rng
@@ -155,10 +169,19 @@ pub fn generate(split: Split, index: u64) -> Result<Generated, GenerateError> {
             })
             .collect();
         let Some(&scene) = rng.choose(&scenes) else {
+            unfit += 1;
             continue;
         };
-        if let Some(game) = build(catalog, split, index, scene, task_type, &mut rng)? {
-            return Ok(game);
+        match build(catalog, split, index, scene, task_type, &mut rng)? {
+            Candidate::Kept(game) => {
+                return Ok(Generated {
+                    unfit_candidates: unfit,
+                    unsolved_candidates: unsolved,
+                    ..game
+                });
+            }
+            Candidate::Unfit => unfit += 1,
+            Candidate::Unsolved => unsolved += 1,
         }
     }
     Err(GenerateError::Exhausted(
@@ -174,7 +197,7 @@ fn build(
     scene_number: u32,
     task_type: TaskType,
     rng: &mut SeededRng,
-) -> Result<Option<Generated>, GenerateError> {
+) -> Result<Candidate, GenerateError> {
     let scene_name = format!("FloorPlan{scene_number}");
     let scene = catalog
         .scenes
@@ -270,7 +293,7 @@ fn build(
     if let Some((_, a)) = appliance
         && !rtypes.contains(a)
     {
-        return Ok(None);
+        return Ok(Candidate::Unfit);
     }
     let candidates: Vec<&str> = pickupable
         .iter()
@@ -278,7 +301,7 @@ fn build(
         .filter(|t| appliance.is_none_or(|(aff, _)| catalog.has_affordance(aff, t)))
         .collect();
     let Some(&object_type) = rng.choose(&candidates) else {
-        return Ok(None);
+        return Ok(Candidate::Unfit);
     };
     let lamps: Vec<&str> = LAMPS
         .iter()
@@ -290,10 +313,10 @@ fn build(
         .collect();
     let (receptacle_type, toggle_type) = if task_type == TaskType::LookInLight {
         let Some(&lamp) = rng.choose(&lamps) else {
-            return Ok(None);
+            return Ok(Candidate::Unfit);
         };
         if stands.is_empty() {
-            return Ok(None);
+            return Ok(Candidate::Unfit);
         }
         (None, Some(lamp))
     } else {
@@ -304,7 +327,7 @@ fn build(
             .filter(|r| appliance.is_none_or(|(_, a)| a != *r))
             .collect();
         let Some(&target) = rng.choose(&targets) else {
-            return Ok(None);
+            return Ok(Candidate::Unfit);
         };
         (Some(target), None)
     };
@@ -331,7 +354,7 @@ fn build(
             .collect();
         if hosts.is_empty() {
             if is_goal {
-                return Ok(None);
+                return Ok(Candidate::Unfit);
             }
             continue;
         }
@@ -469,9 +492,9 @@ fn build(
     // Keep the game only if the expert solves it within the cap.
     let game = Game::from_parts(&p, &grammar).map_err(|e| GenerateError::Data(e.to_string()))?;
     let Some(walkthrough) = solve(&game) else {
-        return Ok(None);
+        return Ok(Candidate::Unsolved);
     };
-    Ok(Some(Generated {
+    Ok(Candidate::Kept(Generated {
         scene: scene_name,
         task_type,
         file: GameFile {
@@ -481,6 +504,8 @@ fn build(
             solvable: true,
             walkthrough,
         },
+        unfit_candidates: 0,
+        unsolved_candidates: 0,
     }))
 }
 

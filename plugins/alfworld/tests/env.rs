@@ -78,6 +78,10 @@ fn expert_solves_every_sampled_game_within_the_cap() {
             let task = Task::new(split, index);
             let t = Transcript::record_expert::<AlfWorld>(r#"{"max_turns": 50}"#, &task).unwrap();
             assert!(t.won(), "{task}");
+            // No candidate was redrawn because the expert failed on it: the sample measures
+            // the expert, not the generator's filter.
+            let generated = generate(Split::parse(split).unwrap(), index).unwrap();
+            assert_eq!(generated.unsolved_candidates, 0, "{task}");
             assert!(t.steps.len() <= COMMAND_CAP as usize, "{task}");
         }
     }

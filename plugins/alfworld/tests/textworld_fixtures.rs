@@ -1,7 +1,7 @@
 //! Replays transcripts recorded from the real engine (TextWorld 1.7.0 + ALFWorld 0.4.2, by
 //! `bench/alfworld/difftest.py --fixtures N`) against ours: same generated game, same
 //! commands; the intro, every observation, `won` and every admissible list (with `help`)
-//! must match exactly.
+//! must match exactly. The fixtures cover every generated split (train, test, ood).
 
 use std::path::Path;
 
@@ -50,10 +50,12 @@ fn our_engine_reproduces_recorded_textworld_transcripts() {
         folder.display()
     );
     let mut steps = 0;
+    let mut splits = std::collections::BTreeSet::new();
     for file in files {
         let fixture: Fixture =
             serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
         let name = file.display();
+        splits.insert(fixture.split.clone());
         let mut session = Session::<AlfWorld>::open(r#"{"max_turns": 50}"#).unwrap();
         let reset = session
             .reset(&Task::new(fixture.split.clone(), fixture.index))
@@ -86,4 +88,9 @@ fn our_engine_reproduces_recorded_textworld_transcripts() {
         }
     }
     assert!(steps > 60);
+    assert_eq!(
+        splits.into_iter().collect::<Vec<_>>(),
+        ["ood", "test", "train"],
+        "every generated split needs recorded fixtures"
+    );
 }

@@ -170,17 +170,13 @@ fn plugin_packages(cargo: &str, workspace: &Path) -> BTreeMap<String, Vec<String
             packages.insert(name, artifacts);
         }
     }
-    warn_about_unlisted_plugins(workspace, &packages, &metadata);
+    warn_about_unlisted_plugins(workspace, &metadata);
     packages
 }
 
 /// A `plugins/<name>/Cargo.toml` that is not a workspace member cannot be
 /// built with `-p`; say so instead of skipping it silently.
-fn warn_about_unlisted_plugins(
-    workspace: &Path,
-    _packages: &BTreeMap<String, Vec<String>>,
-    metadata: &Value,
-) {
+fn warn_about_unlisted_plugins(workspace: &Path, metadata: &Value) {
     let members: Vec<PathBuf> = metadata["packages"]
         .as_array()
         .into_iter()

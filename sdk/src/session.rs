@@ -51,6 +51,9 @@ pub fn parse_config<E: Environment>(json: &str) -> Result<E::Config, EnvError> {
 #[derive(Clone)]
 pub struct Session<E: Environment> {
     env: E,
+    /// Split names and task counts, read from [`Environment::info`] once at
+    /// open (it builds strings, and `reset` runs often).
+    splits: std::sync::Arc<[(String, u64)]>,
     /// The environment right after `reset`, and what `reset` returned.
     initial: Option<(E, ResetResult)>,
     turns: u32,
@@ -65,8 +68,14 @@ impl<E: Environment> Session<E> {
 
     /// Opens a session from a typed config.
     pub fn with_config(config: E::Config) -> Result<Self, EnvError> {
+        let splits = E::info()
+            .splits
+            .into_iter()
+            .map(|s| (s.name, s.task_count))
+            .collect();
         Ok(Session {
             env: E::open(config)?,
+            splits,
             initial: None,
             turns: 0,
             over: false,
@@ -75,19 +84,19 @@ impl<E: Environment> Session<E> {
 
     /// Starts a task after checking the split and index against [`Environment::info`].
     pub fn reset(&mut self, task: &Task) -> Result<ResetResult, EnvError> {
-        let info = E::info();
-        let Some(split) = info.split(&task.split) else {
-            let names: Vec<&str> = info.splits.iter().map(|s| s.name.as_str()).collect();
+        let Some((name, task_count)) = self.splits.iter().find(|(name, _)| *name == task.split)
+        else {
+            let names: Vec<&str> = self.splits.iter().map(|(name, _)| name.as_str()).collect();
             return Err(EnvError::UnknownSplit(format!(
                 "`{}`; this environment has: {}",
                 task.split,
                 names.join(", ")
             )));
         };
-        if task.index >= split.task_count {
+        if task.index >= *task_count {
             return Err(EnvError::TaskOutOfRange(format!(
-                "index {} in split `{}`, which has {} tasks",
-                task.index, split.name, split.task_count
+                "index {} in split `{name}`, which has {task_count} tasks",
+                task.index
             )));
         }
         let result = self.env.reset(task)?;

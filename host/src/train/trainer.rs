@@ -46,7 +46,7 @@ use crate::rollout::{
 
 /// Salt of the validation rollouts' seed (the same at every validation, so
 /// successive validations differ only by the weights).
-const VALIDATION_SALT: u64 = 0x5A1_1DA7E;
+const VALIDATION_SALT: u64 = 0x5A11_DA7E;
 /// Salt of a step's task draw.
 const TASK_SALT: u64 = 0x7A5C;
 /// Salt of a step's rollout seed.

@@ -9,3 +9,8 @@
 //!   trials in lockstep (`rollout`), computes cross-episode returns and
 //!   updates the policy (`train`), and measures success per attempt (`eval`).
 //!   The `cli` module is the `lamer-host` binary's command line.
+
+pub mod agent;
+pub mod eval;
+pub mod rollout;
+pub mod train;

@@ -1,0 +1,219 @@
+//! `lamer-host eval`: success per attempt, pass@k and diversity of a policy on
+//! held-out tasks of an environment plugin.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use lamer_policy::SamplingParams;
+use lamer_policy::{DType, Device, ExpertPolicy, LlmPolicy, ModelSource, Policy, RandomPolicy};
+
+use super::plugin_args::PluginArgs;
+use crate::agent::{MemoryMode, ParsingTable};
+use crate::eval::{EvalConfig, evaluate, write_outputs};
+use crate::rollout::{Phase, RolloutConfig, RolloutObserver, TrialMode, TrialResult};
+
+/// Which policy answers the prompts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PolicyKind {
+    /// A uniformly random admissible action (seeded per request).
+    Random,
+    /// The environment's oracle action (an upper bound; needs an env with an expert).
+    Expert,
+    /// A Qwen3 language model (`--model`; the built-in tiny model by default).
+    Llm,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct EvalArgs {
+    #[command(flatten)]
+    pub plugin: PluginArgs,
+
+    /// Who plays: a scripted policy or a language model.
+    #[arg(long, value_enum, default_value = "llm")]
+    pub policy: PolicyKind,
+
+    /// The model for `--policy llm`: a Hugging Face model directory, a hub id
+    /// (needs the `hub` feature), or `tiny` for the built-in tiny model [default: tiny].
+    #[arg(long, value_name = "DIR")]
+    pub model: Option<String>,
+
+    /// Run the model on the first CUDA GPU in bf16 instead of the CPU in f32.
+    #[arg(long)]
+    pub cuda: bool,
+
+    /// The split of held-out tasks to evaluate on.
+    #[arg(long, default_value = "test")]
+    pub split: String,
+
+    /// How many tasks to evaluate (tasks `first-task .. first-task + tasks` of the split).
+    #[arg(long, default_value_t = 128)]
+    pub tasks: u64,
+
+    /// The index of the first task.
+    #[arg(long, default_value_t = 0)]
+    pub first_task: u64,
+
+    /// Attempts per task (pass@1 ..= pass@attempts are reported).
+    #[arg(long, default_value_t = 3)]
+    pub attempts: u32,
+
+    /// `reflexion`: reflect after each failed attempt and carry the memory
+    /// (LaMer's loop); `zero-shot`: independent attempts without memory (how
+    /// RL baselines are evaluated).
+    #[arg(long, value_enum, default_value = "reflexion")]
+    pub mode: TrialMode,
+
+    /// What later attempts remember of failed ones.
+    #[arg(long, value_enum, default_value = "reflection-only")]
+    pub memory: MemoryMode,
+
+    /// First-attempt samples per task for the trajectory-diversity metric
+    /// (entropy of action sequences); 0 skips it.
+    #[arg(long, default_value_t = 0, value_name = "K")]
+    pub diversity_samples: usize,
+
+    /// Sampling temperature (0 = greedy).
+    #[arg(long, default_value_t = 0.7)]
+    pub temperature: f32,
+
+    /// Nucleus sampling mass (1 disables it).
+    #[arg(long, default_value_t = 0.8)]
+    pub top_p: f32,
+
+    /// Keep only the k most likely tokens (0 disables it).
+    #[arg(long, default_value_t = 20)]
+    pub top_k: usize,
+
+    /// The longest response, in tokens.
+    #[arg(long, default_value_t = 1024)]
+    pub max_new_tokens: usize,
+
+    /// The run seed; every sampling seed derives from it, so a run is reproducible.
+    #[arg(long, default_value_t = 20)]
+    pub seed: u64,
+
+    /// Tasks per rollout batch (0 = all at once); smaller batches need less
+    /// memory and give the same results.
+    #[arg(long, default_value_t = 0)]
+    pub batch_tasks: usize,
+
+    /// Where to write report.json, trajectories.jsonl and pass_at_k.svg
+    /// [default: runs/eval-<env>-<policy>-<mode>-<split>-n<tasks>-k<attempts>-s<seed>].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// Do not draw progress bars.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+/// Advances a progress bar per finished trial and names the current batch.
+struct Progress(ProgressBar);
+
+impl RolloutObserver for Progress {
+    fn on_batch(&mut self, phase: Phase, attempt: u32, turn: u32, size: usize) {
+        let what = match phase {
+            Phase::Play => format!("attempt {} turn {}", attempt + 1, turn + 1),
+            Phase::Reflect => format!("reflect before attempt {}", attempt + 1),
+        };
+        self.0.set_message(format!("{what}: {size} prompts"));
+    }
+    fn on_trial_end(&mut self, _trial: &TrialResult) {
+        self.0.inc(1);
+    }
+}
+
+fn load_policy(args: &EvalArgs) -> anyhow::Result<Box<dyn Policy>> {
+    Ok(match args.policy {
+        PolicyKind::Random => Box::new(RandomPolicy),
+        PolicyKind::Expert => Box::new(ExpertPolicy),
+        PolicyKind::Llm => {
+            let source = ModelSource::parse(args.model.as_deref());
+            let (device, dtype) = if args.cuda {
+                let device = Device::new_cuda(0)
+                    .context("no CUDA device (is this build compiled with the `cuda` feature?)")?;
+                (device, DType::BF16)
+            } else {
+                (Device::Cpu, DType::F32)
+            };
+            Box::new(
+                LlmPolicy::from_source(&source, &device, dtype)
+                    .with_context(|| format!("cannot load the model {source:?}"))?,
+            )
+        }
+    })
+}
+
+/// Runs `lamer-host eval`.
+pub fn run(args: EvalArgs) -> anyhow::Result<()> {
+    let plugin = args.plugin.load()?;
+    let env_config = args.plugin.config_json()?;
+    let factory: &dyn lamer_plugin::EnvFactory = &plugin;
+    let mut policy = load_policy(&args)?;
+    let config = EvalConfig {
+        split: args.split.clone(),
+        first_task: args.first_task,
+        tasks: args.tasks,
+        batch_tasks: args.batch_tasks,
+        diversity_samples: args.diversity_samples,
+        rollout: RolloutConfig {
+            attempts: args.attempts,
+            group_size: 1,
+            mode: args.mode,
+            memory: args.memory,
+            sampling: SamplingParams {
+                temperature: args.temperature,
+                top_p: args.top_p,
+                top_k: args.top_k,
+                max_new_tokens: args.max_new_tokens,
+            },
+            seed: args.seed,
+            env_config,
+            parsing: ParsingTable::default(),
+            expert_hints: args.policy == PolicyKind::Expert,
+            ..RolloutConfig::default()
+        },
+    };
+    let env = factory.info().name.clone();
+    let out = args.out.clone().unwrap_or_else(|| {
+        PathBuf::from("runs").join(format!(
+            "eval-{env}-{}-{}-{}-n{}-k{}-s{}",
+            format!("{:?}", args.policy).to_lowercase(),
+            args.mode.as_str(),
+            args.split,
+            args.tasks,
+            args.attempts,
+            args.seed
+        ))
+    });
+
+    let trials = args.tasks * (1 + args.diversity_samples as u64);
+    let bar = if args.no_progress {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(trials)
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} trials · {msg}")
+            .context("progress bar template")?
+            .progress_chars("=> "),
+    );
+    let outcome = evaluate(
+        factory,
+        policy.as_mut(),
+        &config,
+        &mut Progress(bar.clone()),
+    )
+    .with_context(|| format!("evaluating {} on {env}", policy.name()))?;
+    bar.finish_and_clear();
+
+    println!("{}", outcome.report.table());
+    let files = write_outputs(&outcome, &out)?;
+    println!();
+    for file in files {
+        println!("wrote {}", file.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,137 @@
+//! What a rollout records: one [`Row`] per LLM call, one [`TrialResult`] per trial.
+
+use lamer_sdk::Task;
+use serde::{Deserialize, Serialize};
+
+/// Which kind of LLM call a row is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    /// A play turn: the response carries an action for the environment.
+    Play,
+    /// A reflection after a failed attempt.
+    Reflect,
+}
+
+/// One LLM call, with everything the trainer needs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Row {
+    /// The task group (all trials of one task share it; GiGPO's `uid`).
+    pub group: usize,
+    pub task: Task,
+    /// The trial's index inside its group.
+    pub trial: usize,
+    /// The trial's index in the whole rollout (`traj_uid`).
+    pub trial_uid: usize,
+    /// 0-based attempt; a reflection carries the attempt it precedes.
+    pub attempt: u32,
+    /// 0-based turn within the attempt (0 for reflections).
+    pub turn: u32,
+    pub phase: Phase,
+    /// The sampling seed of this call.
+    pub seed: u64,
+    /// The rendered user message.
+    pub prompt: String,
+    /// The prompt's token ids as the model saw them (empty for scripted policies).
+    pub prompt_ids: Vec<u32>,
+    pub response: String,
+    pub response_ids: Vec<u32>,
+    /// The sampling log-probability of each response token.
+    pub logprobs: Vec<f32>,
+    /// Play: the text sent to the environment. Reflect: the parsed reflection.
+    pub parsed: String,
+    /// The environment's reward for this turn (0 for reflections).
+    pub reward: f64,
+    /// The raw observation the prompt was built on (GiGPO's anchor state);
+    /// [`crate::agent::REFLECTION_ANCHOR`] for reflections.
+    pub anchor: String,
+    /// The response had its tags and (for play) the environment accepted the action.
+    pub valid: bool,
+    /// The response had its tags (`<action>` or `<remark>`).
+    pub tagged: bool,
+    /// The episode was won by this turn.
+    pub won: bool,
+    /// The episode ended with this turn.
+    pub done: bool,
+}
+
+impl Row {
+    /// The response length: tokens when the policy produced them, else characters.
+    pub fn response_length(&self) -> usize {
+        if self.response_ids.is_empty() {
+            self.response.chars().count()
+        } else {
+            self.response_ids.len()
+        }
+    }
+}
+
+/// One turn of an attempt as the trial's log keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepRecord {
+    /// The text sent to the environment.
+    pub action: String,
+    /// The action as the environment echoed it.
+    pub echo: String,
+    pub observation: String,
+    pub reward: f64,
+    pub valid: bool,
+    /// Response length (tokens, or characters for scripted policies).
+    pub response_length: usize,
+}
+
+/// One attempt of a trial.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttemptOutcome {
+    /// 0-based.
+    pub attempt: u32,
+    /// The reflection written before this attempt, if one was asked for.
+    pub reflection: Option<String>,
+    pub steps: Vec<StepRecord>,
+    pub won: bool,
+    /// Undiscounted sum of the environment's rewards.
+    pub total_reward: f64,
+    /// The attempt ran to its end (won, lost or truncated); false when an
+    /// error interrupted it.
+    pub finished: bool,
+}
+
+/// Why a trial stopped early.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrialFailure {
+    /// The session call that failed (`open`, `reset`, `step`, …).
+    pub call: String,
+    pub attempt: u32,
+    pub turn: u32,
+    pub message: String,
+}
+
+/// Everything one trial did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrialResult {
+    pub group: usize,
+    pub task: Task,
+    pub trial: usize,
+    pub trial_uid: usize,
+    /// The observation after reset.
+    pub initial_observation: String,
+    /// The attempts played, in order.
+    pub attempts: Vec<AttemptOutcome>,
+    /// Set when an environment error ended the trial.
+    pub failure: Option<TrialFailure>,
+}
+
+impl TrialResult {
+    /// The 0-based attempt that won, if any.
+    pub fn solved_at(&self) -> Option<u32> {
+        self.attempts.iter().find(|a| a.won).map(|a| a.attempt)
+    }
+
+    /// The action sequence of the first attempt (echoed spelling).
+    pub fn first_attempt_actions(&self) -> Vec<String> {
+        self.attempts
+            .first()
+            .map(|a| a.steps.iter().map(|s| s.echo.clone()).collect())
+            .unwrap_or_default()
+    }
+}

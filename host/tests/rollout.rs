@@ -1,0 +1,288 @@
+//! The rollout engine on keydoor with scripted policies.
+
+mod common;
+
+use common::{Faulty, Loser, Recorder, keydoor};
+use lamer_host::rollout::{
+    NoObserver, Phase, RolloutConfig, RolloutOutput, TaskGroup, TrialMode, request_seed,
+    run_rollout,
+};
+use lamer_plugin::EnvFactory;
+use lamer_policy::{ExpertPolicy, Policy, RandomPolicy, RequestKind};
+use lamer_sdk::Task;
+
+fn groups(indices: &[u64]) -> Vec<TaskGroup> {
+    indices
+        .iter()
+        .enumerate()
+        .map(|(id, &index)| TaskGroup {
+            id,
+            task: Task::new("test", index),
+        })
+        .collect()
+}
+
+fn config(group_size: usize) -> RolloutConfig {
+    RolloutConfig {
+        group_size,
+        expert_hints: true,
+        seed: 7,
+        ..RolloutConfig::default()
+    }
+}
+
+fn run(
+    factory: &dyn EnvFactory,
+    policy: &mut dyn Policy,
+    tasks: &[u64],
+    config: &RolloutConfig,
+) -> RolloutOutput {
+    run_rollout(factory, policy, &groups(tasks), config, &mut NoObserver).unwrap()
+}
+
+#[test]
+fn the_expert_wins_at_once_and_records_one_row_per_trial() {
+    let out = run(&keydoor(), &mut ExpertPolicy, &[0, 1, 2, 3], &config(2));
+    assert_eq!(out.rows.len(), 8);
+    assert_eq!(out.trials.len(), 8);
+    for (uid, row) in out.rows.iter().enumerate() {
+        assert_eq!((row.phase, row.attempt, row.turn), (Phase::Play, 0, 0));
+        assert_eq!(
+            (row.group, row.trial, row.trial_uid),
+            (uid / 2, uid % 2, uid)
+        );
+        assert!(row.won && row.done && row.valid && row.tagged);
+        assert_eq!(row.reward, 1.0);
+        assert_eq!(row.anchor, out.trials[uid].initial_observation);
+        assert_eq!(
+            row.seed,
+            request_seed(7, uid / 2, uid % 2, 0, 0, Phase::Play)
+        );
+        assert!(row.prompt.contains("# Observations"));
+    }
+    for trial in &out.trials {
+        assert_eq!(trial.solved_at(), Some(0));
+        assert_eq!(trial.attempts.len(), 1);
+        assert!(trial.failure.is_none());
+    }
+}
+
+#[test]
+fn a_failed_attempt_reflects_restarts_and_stops_after_the_win() {
+    // Win only on attempt 1 (the second), turn 0.
+    let win = request_seed(7, 0, 0, 1, 0, Phase::Play);
+    let mut policy = Loser::winning_on([win]);
+    let out = run(&keydoor(), &mut policy, &[5], &config(1));
+    let shape: Vec<_> = out
+        .rows
+        .iter()
+        .map(|r| (r.phase, r.attempt, r.turn, r.won, r.done))
+        .collect();
+    assert_eq!(
+        shape,
+        [
+            (Phase::Play, 0, 0, false, false),
+            (Phase::Play, 0, 1, false, true),
+            (Phase::Reflect, 1, 0, false, false),
+            (Phase::Play, 1, 0, true, true),
+        ]
+    );
+    let trial = &out.trials[0];
+    assert_eq!(trial.solved_at(), Some(1));
+    assert_eq!(trial.attempts.len(), 2, "no third attempt after the win");
+    // The restart gives the identical initial state.
+    assert_eq!(out.rows[0].anchor, trial.initial_observation);
+    assert_eq!(out.rows[3].anchor, trial.initial_observation);
+    assert_eq!(out.rows[2].anchor, "reflection");
+    // The reflection is parsed, stored and shown in the next attempt's prompt.
+    let reflection = "Reflection #1: skip the doors already found empty.";
+    assert_eq!(out.rows[2].parsed, reflection);
+    assert_eq!(trial.attempts[1].reflection.as_deref(), Some(reflection));
+    assert!(out.rows[3].prompt.contains(&format!(
+        "On trial #1, the task is NOT successfully completed. Your reflection is: {reflection}"
+    )));
+    assert!(
+        out.rows[3]
+            .prompt
+            .contains("Currently you're on trial #2, starting from the initial state.")
+    );
+    assert!(
+        out.rows[2]
+            .prompt
+            .contains("The task is NOT successfully completed.")
+    );
+    assert!(out.rows[2].prompt.contains("Action 2: "));
+}
+
+#[test]
+fn all_reflections_reach_later_prompts() {
+    let mut policy = Loser::default();
+    let out = run(&keydoor(), &mut policy, &[9], &config(1));
+    assert_eq!(out.rows.len(), 2 + 1 + 2 + 1 + 2);
+    let last = out.rows.last().unwrap();
+    assert_eq!((last.attempt, last.turn), (2, 1));
+    assert!(last.prompt.contains(
+        "On trial #1, the task is NOT successfully completed. Your reflection is: Reflection #1"
+    ));
+    assert!(last.prompt.contains(
+        "On trial #2, the task is NOT successfully completed. Your reflection is: Reflection #2"
+    ));
+    assert!(last.prompt.contains("Currently you're on trial #3. You have already taken the following actions:\nAction 1: open"));
+    assert_eq!(out.trials[0].solved_at(), None);
+    assert_eq!(out.trials[0].attempts.len(), 3);
+    assert!(out.trials[0].attempts.iter().all(|a| a.finished && !a.won));
+}
+
+#[test]
+fn batches_shrink_as_trials_finish() {
+    // Three tasks × two trials. Trial uid 0 wins at turn 0, uid 1 at turn 1 of
+    // attempt 0; uid 2 wins on attempt 1; the rest never win.
+    let seeds = [
+        request_seed(7, 0, 0, 0, 0, Phase::Play),
+        request_seed(7, 0, 1, 0, 1, Phase::Play),
+        request_seed(7, 1, 0, 1, 0, Phase::Play),
+    ];
+    let mut policy = Recorder::new(Loser::winning_on(seeds));
+    let out = run(&keydoor(), &mut policy, &[1, 2, 3], &config(2));
+    use RequestKind::{Act, Reflect};
+    assert_eq!(
+        policy.batches,
+        [
+            (Act, 6),
+            (Act, 5),
+            (Reflect, 4),
+            (Act, 4),
+            (Act, 3),
+            (Reflect, 3),
+            (Act, 3),
+            (Act, 3),
+        ]
+    );
+    assert_eq!(out.rows.len(), 31);
+    let solved: Vec<_> = out.trials.iter().map(|t| t.solved_at()).collect();
+    assert_eq!(solved, [Some(0), Some(0), Some(1), None, None, None]);
+    // The rows arrive in call order, one per request.
+    for (row, request) in out.rows.iter().zip(&policy.requests) {
+        assert_eq!(row.seed, request.seed);
+        assert_eq!(row.prompt, request.messages[0].content);
+    }
+}
+
+#[test]
+fn an_env_error_fails_only_its_trial() {
+    let factory = Faulty {
+        inner: keydoor(),
+        bad_task: 2,
+        fail_on_step: 3, // attempt 1, turn 0
+        fail_reset: false,
+    };
+    let mut policy = Recorder::new(Loser::default());
+    let out = run(&factory, &mut policy, &[1, 2, 3], &config(1));
+    let bad = &out.trials[1];
+    let failure = bad.failure.as_ref().expect("the bad trial failed");
+    assert_eq!(
+        (failure.call.as_str(), failure.attempt, failure.turn),
+        ("step", 1, 0)
+    );
+    assert!(failure.message.contains("unreachable executed"));
+    assert_eq!(bad.attempts.len(), 2);
+    assert!(!bad.attempts[1].finished);
+    let bad_rows: Vec<_> = out
+        .rows
+        .iter()
+        .filter(|r| r.group == 1)
+        .map(|r| (r.phase, r.attempt, r.turn))
+        .collect();
+    assert_eq!(
+        bad_rows,
+        [
+            (Phase::Play, 0, 0),
+            (Phase::Play, 0, 1),
+            (Phase::Reflect, 1, 0)
+        ],
+        "the failed call leaves no row and nothing follows it"
+    );
+    for good in [&out.trials[0], &out.trials[2]] {
+        assert!(good.failure.is_none());
+        assert_eq!(good.attempts.len(), 3);
+        assert!(good.attempts.iter().all(|a| a.finished));
+    }
+    // After the failure the bad trial leaves the batches.
+    assert_eq!(policy.batches.last(), Some(&(RequestKind::Act, 2)));
+
+    let factory = Faulty {
+        fail_reset: true,
+        ..factory
+    };
+    let out = run(&factory, &mut Loser::default(), &[1, 2, 3], &config(1));
+    let failure = out.trials[1].failure.as_ref().unwrap();
+    assert_eq!(failure.call, "reset");
+    assert!(out.trials[1].attempts.is_empty());
+    assert!(out.rows.iter().all(|r| r.group != 1));
+    assert_eq!(out.trials[0].attempts.len(), 3);
+}
+
+#[test]
+fn seeds_make_runs_reproducible_and_independent_of_the_batch() {
+    let tasks = [10, 11, 12, 13, 14, 15];
+    let config = RolloutConfig {
+        seed: 3,
+        ..config(2)
+    };
+    let a = run(&keydoor(), &mut RandomPolicy, &tasks, &config);
+    let b = run(&keydoor(), &mut RandomPolicy, &tasks, &config);
+    assert_eq!(a, b);
+    let other = run(
+        &keydoor(),
+        &mut RandomPolicy,
+        &tasks,
+        &RolloutConfig {
+            seed: 4,
+            ..config.clone()
+        },
+    );
+    assert_ne!(a.rows, other.rows);
+    // Group 0 alone plays exactly as it did inside the larger batch.
+    let alone = run(&keydoor(), &mut RandomPolicy, &tasks[..1], &config);
+    assert_eq!(alone.trials[..], a.trials[..2]);
+}
+
+#[test]
+fn zero_shot_attempts_are_independent() {
+    let config = RolloutConfig {
+        mode: TrialMode::ZeroShot,
+        ..config(1)
+    };
+    let mut policy = Recorder::new(Loser::default());
+    let out = run(&keydoor(), &mut policy, &[4], &config);
+    assert!(
+        policy
+            .batches
+            .iter()
+            .all(|(kind, _)| *kind == RequestKind::Act)
+    );
+    assert_eq!(out.rows.len(), 6);
+    // Every attempt sees the same first prompt: no memory, no trial number.
+    let firsts: Vec<_> = out.rows.iter().filter(|r| r.turn == 0).collect();
+    assert_eq!(firsts.len(), 3);
+    assert!(firsts.iter().all(|r| r.prompt == firsts[0].prompt));
+    assert!(!out.rows.iter().any(|r| r.prompt.contains("trial #")));
+    assert!(
+        out.trials[0]
+            .attempts
+            .iter()
+            .all(|a| a.reflection.is_none())
+    );
+}
+
+#[test]
+fn missing_tags_are_invalid_turns() {
+    let out = run(&keydoor(), &mut common::Mute, &[0], &config(1));
+    assert_eq!(out.rows.len(), 8);
+    for row in &out.rows {
+        assert!(!row.valid && !row.tagged);
+        assert_eq!(row.parsed, "", "keydoor falls back to an empty action");
+    }
+    assert_eq!(out.rows[0].reward, -0.1);
+    assert_eq!(out.trials[0].attempts[1].reflection.as_deref(), Some(""));
+}

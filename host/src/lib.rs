@@ -11,6 +11,8 @@
 //!   The `cli` module is the `lamer-host` binary's command line.
 
 pub mod agent;
+pub mod check;
+pub mod cli;
 pub mod eval;
 pub mod rollout;
 pub mod train;

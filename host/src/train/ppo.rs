@@ -131,7 +131,7 @@ fn masked_sum(values: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
 }
 
 fn scalar(t: &Tensor) -> candle_core::Result<f64> {
-    Ok(t.to_dtype(DType::F64)?.to_scalar::<f64>()?)
+    t.to_dtype(DType::F64)?.to_scalar::<f64>()
 }
 
 /// Computes the PPO loss of one micro-batch; `token_normaliser` is the number of
@@ -141,10 +141,11 @@ pub fn ppo_loss(
     config: &PpoConfig,
     token_normaliser: f64,
 ) -> Result<PpoLoss, PpoError> {
-    if !(token_normaliser > 0.0) {
+    // NaN must fail too, hence no `<= 0.0` alone.
+    if token_normaliser.is_nan() || token_normaliser <= 0.0 {
         return Err(PpoError::Normaliser(token_normaliser));
     }
-    if !(config.dual_clip > 1.0) {
+    if config.dual_clip.is_nan() || config.dual_clip <= 1.0 {
         return Err(PpoError::DualClip(config.dual_clip));
     }
     let shape = batch.logprobs.dims().to_vec();

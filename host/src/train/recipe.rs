@@ -424,7 +424,8 @@ impl Recipe {
         if o.mini_batch == 0 || o.micro_batch == 0 {
             return bad("optim.mini_batch and optim.micro_batch must be at least 1".into());
         }
-        if !(o.lr > 0.0) || !(o.grad_clip > 0.0) {
+        let not_positive = |x: f64| x.is_nan() || x <= 0.0;
+        if not_positive(o.lr) || not_positive(o.grad_clip) {
             return bad("optim.lr and optim.grad_clip must be positive".into());
         }
         if o.epochs == 0 {

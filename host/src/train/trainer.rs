@@ -50,7 +50,7 @@ const VALIDATION_SALT: u64 = 0x5A11_DA7E;
 /// Salt of a step's task draw.
 const TASK_SALT: u64 = 0x7A5C;
 /// Salt of a step's rollout seed.
-const ROLLOUT_SALT: u64 = 0x2011_0u64;
+const ROLLOUT_SALT: u64 = 0x0002_0110_u64;
 /// Salt of the LoRA initialisation.
 const LORA_SALT: u64 = 0x10_2A;
 
@@ -492,8 +492,7 @@ pub fn train(factory: &dyn EnvFactory, options: TrainOptions) -> Result<TrainOut
         last_advantages: Vec::new(),
     };
     let mut saved_at = checkpoint.as_ref().map(|c| c.state.step);
-    let mut steps_this_run = 0usize;
-    for step in start_step + 1..=recipe.schedule.steps {
+    for (steps_this_run, step) in (start_step + 1..=recipe.schedule.steps).enumerate() {
         let limit_hit = options
             .max_steps_this_run
             .is_some_and(|m| steps_this_run >= m);
@@ -583,7 +582,6 @@ pub fn train(factory: &dyn EnvFactory, options: TrainOptions) -> Result<TrainOut
         outcome.step = step;
         outcome.last_rows = output.rows;
         outcome.last_advantages = adv;
-        steps_this_run += 1;
         bar.inc(1);
 
         let save_every = recipe.schedule.save_every;

@@ -1,0 +1,519 @@
+//! # Environment checker
+//!
+//! In the spirit of Gymnasium's `check_env`: a battery of black-box checks that
+//! any environment must pass before an agent is trained on it. Each check
+//! drives fresh sessions through the [`EnvFactory`] interface, so the same
+//! checker runs on a sandboxed plugin or a native environment:
+//!
+//! - the contract: info is sane, bad configs and bad tasks are error values;
+//! - determinism: reset, restart and fixed action lists give identical results;
+//! - robustness: garbage and oversized actions are invalid actions, never
+//!   traps or errors;
+//! - episode semantics: every episode ends within the turn limit, terminated
+//!   and truncated never both hold, a win terminates, stepping after the end is
+//!   an `episode-over` error;
+//! - the oracle: where `expert-action` exists, it wins on sampled tasks.
+
+use lamer_plugin::{EnvFactory, EnvSession, SessionError};
+use lamer_sdk::{EnvError, SeededRng, StepResult, Task, mix_seed};
+
+/// How thoroughly to check.
+#[derive(Debug, Clone)]
+pub struct CheckOptions {
+    /// The session config every check uses.
+    pub config_json: String,
+    /// Tasks sampled per split for the determinism and episode checks.
+    pub tasks_per_split: u64,
+    /// Tasks the expert plays.
+    pub expert_tasks: u64,
+    /// The expert's win rate needed to pass (games with hidden information,
+    /// such as MineSweeper, cannot always be won).
+    pub expert_min_win_rate: f64,
+    /// Seed of the sampled tasks and actions.
+    pub seed: u64,
+}
+
+impl Default for CheckOptions {
+    fn default() -> Self {
+        CheckOptions {
+            config_json: "{}".into(),
+            tasks_per_split: 5,
+            expert_tasks: 20,
+            expert_min_win_rate: 0.5,
+            seed: 0,
+        }
+    }
+}
+
+/// The outcome of one check.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CheckOutcome {
+    pub name: &'static str,
+    pub passed: bool,
+    pub detail: String,
+}
+
+/// All outcomes of a run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CheckReport {
+    pub env: String,
+    pub outcomes: Vec<CheckOutcome>,
+}
+
+impl CheckReport {
+    pub fn passed(&self) -> bool {
+        self.outcomes.iter().all(|o| o.passed)
+    }
+}
+
+type CheckResult = Result<String, String>;
+
+/// One check: drives the environment and explains its verdict.
+type Check = fn(&dyn EnvFactory, &CheckOptions) -> CheckResult;
+
+fn err_text(e: SessionError) -> String {
+    e.to_string()
+}
+
+/// Runs every check and collects the outcomes; a failing check never stops
+/// the others.
+pub fn run_checks(env: &dyn EnvFactory, options: &CheckOptions) -> CheckReport {
+    let checks: [(&'static str, Check); 9] = [
+        ("info is well-formed", check_info),
+        ("bad configs are errors", check_bad_configs),
+        ("bad tasks are errors", check_bad_tasks),
+        ("reset is deterministic", check_reset_determinism),
+        ("restart equals the initial state", check_restart),
+        ("steps are deterministic", check_step_determinism),
+        ("garbage actions are handled", check_garbage_actions),
+        ("episodes end correctly", check_episode_semantics),
+        ("expert wins", check_expert),
+    ];
+    let outcomes = checks
+        .iter()
+        .map(|(name, check)| {
+            let result = check(env, options);
+            CheckOutcome {
+                name,
+                passed: result.is_ok(),
+                detail: result.unwrap_or_else(|e| e),
+            }
+        })
+        .collect();
+    CheckReport {
+        env: env.info().name.clone(),
+        outcomes,
+    }
+}
+
+fn open(env: &dyn EnvFactory, options: &CheckOptions) -> Result<Box<dyn EnvSession>, String> {
+    env.open(&options.config_json)
+        .map_err(|e| format!("opening a session with the config failed: {e}"))
+}
+
+/// Sampled tasks: the first index and a few seeded ones from every split.
+fn sample_tasks(env: &dyn EnvFactory, options: &CheckOptions) -> Vec<Task> {
+    let mut rng = SeededRng::new(options.seed);
+    let mut tasks = Vec::new();
+    for split in &env.info().splits {
+        if split.task_count == 0 {
+            continue;
+        }
+        tasks.push(Task::new(&split.name, 0));
+        for _ in 1..options.tasks_per_split {
+            tasks.push(Task::new(&split.name, rng.below(split.task_count)));
+        }
+    }
+    tasks
+}
+
+fn check_info(env: &dyn EnvFactory, _: &CheckOptions) -> CheckResult {
+    let info = env.info();
+    let mut problems = Vec::new();
+    if info.name.trim().is_empty() {
+        problems.push("the name is empty".to_string());
+    }
+    if info.splits.is_empty() {
+        problems.push("there are no splits".to_string());
+    }
+    if info.default_max_turns == 0 {
+        problems.push("the default turn limit is 0".to_string());
+    }
+    match serde_json::from_str::<serde_json::Value>(&info.default_config) {
+        Ok(serde_json::Value::Object(_)) => {}
+        _ => problems.push("the default config is not a JSON object".to_string()),
+    }
+    for split in &info.splits {
+        if split.task_count == 0 {
+            problems.push(format!("split `{}` has no tasks", split.name));
+        }
+    }
+    if problems.is_empty() {
+        Ok(format!(
+            "{} {} with splits {}",
+            info.name,
+            info.version,
+            info.splits
+                .iter()
+                .map(|s| s.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    } else {
+        Err(problems.join("; "))
+    }
+}
+
+fn check_bad_configs(env: &dyn EnvFactory, _: &CheckOptions) -> CheckResult {
+    for bad in ["not json", "[1, 2]", r#"{"no_such_key_lamer_check": 1}"#] {
+        match env.open(bad) {
+            Err(SessionError::Env(EnvError::InvalidConfig(_))) => {}
+            Err(other) => {
+                return Err(format!(
+                    "config {bad:?} gave {other} instead of invalid-config"
+                ));
+            }
+            Ok(_) => return Err(format!("config {bad:?} was accepted")),
+        }
+    }
+    Ok("malformed JSON, a non-object and an unknown key are rejected".into())
+}
+
+fn check_bad_tasks(env: &dyn EnvFactory, options: &CheckOptions) -> CheckResult {
+    let mut session = open(env, options)?;
+    match session.step("anything") {
+        Err(SessionError::Env(EnvError::NotReset)) => {}
+        other => {
+            return Err(format!(
+                "step before reset gave {other:?}, expected not-reset"
+            ));
+        }
+    }
+    match session.reset(&Task::new("no-such-split-lamer-check", 0)) {
+        Err(SessionError::Env(EnvError::UnknownSplit(_))) => {}
+        other => return Err(format!("an unknown split gave {other:?}")),
+    }
+    for split in &env.info().splits {
+        match session.reset(&Task::new(&split.name, split.task_count)) {
+            Err(SessionError::Env(EnvError::TaskOutOfRange(_))) => {}
+            other => {
+                return Err(format!(
+                    "index {} of split `{}` gave {other:?}, expected task-out-of-range",
+                    split.task_count, split.name
+                ));
+            }
+        }
+    }
+    Ok("step before reset, unknown split and out-of-range index are rejected".into())
+}
+
+fn check_reset_determinism(env: &dyn EnvFactory, options: &CheckOptions) -> CheckResult {
+    let tasks = sample_tasks(env, options);
+    let mut a = open(env, options)?;
+    let mut b = open(env, options)?;
+    for task in &tasks {
+        let first = a.reset(task).map_err(err_text)?;
+        let again = a.reset(task).map_err(err_text)?;
+        let fresh = b.reset(task).map_err(err_text)?;
+        if first != again || first != fresh {
+            return Err(format!("task {task} gave different initial states"));
+        }
+    }
+    Ok(format!(
+        "{} tasks reset identically in two sessions",
+        tasks.len()
+    ))
+}
+
+/// Plays seeded random admissible actions (or short text when the env lists
+/// none) until the episode ends or `limit` steps; returns actions and results.
+fn random_walk(
+    session: &mut dyn EnvSession,
+    seed: u64,
+    limit: usize,
+) -> Result<Vec<(String, StepResult)>, String> {
+    let mut rng = SeededRng::new(seed);
+    let mut walk = Vec::new();
+    for _ in 0..limit {
+        let actions = session.admissible_actions().map_err(err_text)?;
+        let action = rng
+            .choose(&actions)
+            .cloned()
+            .unwrap_or_else(|| format!("{}", rng.below(10)));
+        let result = session.step(&action).map_err(err_text)?;
+        let done = result.done();
+        walk.push((action, result));
+        if done {
+            break;
+        }
+    }
+    Ok(walk)
+}
+
+fn check_restart(env: &dyn EnvFactory, options: &CheckOptions) -> CheckResult {
+    let tasks = sample_tasks(env, options);
+    let mut session = open(env, options)?;
+    for (i, task) in tasks.iter().enumerate() {
+        let initial = session.reset(task).map_err(err_text)?;
+        let seed = mix_seed(options.seed, i as u64);
+        let first = random_walk(session.as_mut(), seed, 3)?;
+        let restarted = session.restart().map_err(err_text)?;
+        if restarted != initial {
+            return Err(format!(
+                "task {task}: restart returned a different observation"
+            ));
+        }
+        // Replaying the same actions after restart must give the same results.
+        for (action, expected) in &first {
+            let again = session.step(action).map_err(err_text)?;
+            if &again != expected {
+                return Err(format!(
+                    "task {task}: after restart, action {action:?} gave a different result"
+                ));
+            }
+        }
+    }
+    Ok(format!(
+        "{} tasks restart to the identical state",
+        tasks.len()
+    ))
+}
+
+fn check_step_determinism(env: &dyn EnvFactory, options: &CheckOptions) -> CheckResult {
+    let tasks = sample_tasks(env, options);
+    let max_turns = env.info().default_max_turns as usize;
+    let mut steps = 0;
+    for (i, task) in tasks.iter().enumerate() {
+        let seed = mix_seed(options.seed ^ 0x5eed, i as u64);
+        let mut a = open(env, options)?;
+        let mut b = open(env, options)?;
+        a.reset(task).map_err(err_text)?;
+        b.reset(task).map_err(err_text)?;
+        let walk_a = random_walk(a.as_mut(), seed, max_turns)?;
+        let walk_b = random_walk(b.as_mut(), seed, max_turns)?;
+        if walk_a != walk_b {
+            return Err(format!(
+                "task {task}: the same actions gave different results"
+            ));
+        }
+        steps += walk_a.len();
+    }
+    Ok(format!("{steps} steps replayed identically"))
+}
+
+fn check_garbage_actions(env: &dyn EnvFactory, options: &CheckOptions) -> CheckResult {
+    let task = sample_tasks(env, options)
+        .into_iter()
+        .next()
+        .ok_or("the environment has no tasks")?;
+    let mut rng = SeededRng::new(options.seed ^ 0x6a7b);
+    let random_text: String = (0..200)
+        .map(|_| char::from_u32(rng.below(0x3000) as u32).unwrap_or('?'))
+        .collect();
+    let garbage = [
+        String::new(),
+        " ".into(),
+        "\0\0\0".into(),
+        "<action></action>".into(),
+        "}{][)(\"'\\".into(),
+        "üñíçødé √ ✓ 🤖".into(),
+        random_text,
+        "x".repeat(1 << 20),
+    ];
+    for action in &garbage {
+        let mut session = open(env, options)?;
+        session.reset(&task).map_err(err_text)?;
+        match session.step(action) {
+            Ok(result) if result.reward.is_finite() => {}
+            Ok(_) => return Err("a garbage action gave a non-finite reward".into()),
+            Err(e) => {
+                let shown: String = action.chars().take(20).collect();
+                return Err(format!(
+                    "action {shown:?}… ({} bytes) failed: {e}",
+                    action.len()
+                ));
+            }
+        }
+    }
+    Ok(format!(
+        "{} garbage actions, up to 1 MiB, are handled as actions",
+        garbage.len()
+    ))
+}
+
+fn check_episode_semantics(env: &dyn EnvFactory, options: &CheckOptions) -> CheckResult {
+    let tasks = sample_tasks(env, options);
+    let mut session = open(env, options)?;
+    let limit = 10_000;
+    let mut episodes = 0;
+    for (i, task) in tasks.iter().enumerate() {
+        session.reset(task).map_err(err_text)?;
+        let walk = random_walk(
+            session.as_mut(),
+            mix_seed(options.seed, 7 + i as u64),
+            limit,
+        )?;
+        let Some((_, last)) = walk.last() else {
+            return Err(format!("task {task}: no step was taken"));
+        };
+        if !last.done() {
+            return Err(format!(
+                "task {task}: the episode did not end within {limit} steps"
+            ));
+        }
+        for (turn, (_, step)) in walk.iter().enumerate() {
+            if step.terminated && step.truncated {
+                return Err(format!(
+                    "task {task}, turn {}: terminated and truncated",
+                    turn + 1
+                ));
+            }
+            if step.won && !step.done() {
+                return Err(format!(
+                    "task {task}, turn {}: won but the episode went on",
+                    turn + 1
+                ));
+            }
+            if !step.reward.is_finite() {
+                return Err(format!("task {task}, turn {}: non-finite reward", turn + 1));
+            }
+            if step.done() && turn + 1 != walk.len() {
+                return Err(format!("task {task}: the episode went on after it ended"));
+            }
+        }
+        match session.step("anything") {
+            Err(SessionError::Env(EnvError::EpisodeOver)) => {}
+            other => return Err(format!("task {task}: step after the end gave {other:?}")),
+        }
+        if !session.admissible_actions().map_err(err_text)?.is_empty() {
+            return Err(format!(
+                "task {task}: actions are still admissible after the end"
+            ));
+        }
+        episodes += 1;
+    }
+    Ok(format!("{episodes} random episodes ended correctly"))
+}
+
+fn check_expert(env: &dyn EnvFactory, options: &CheckOptions) -> CheckResult {
+    let info = env.info();
+    let Some(split) = info
+        .splits
+        .iter()
+        .find(|s| s.name == "test")
+        .or(info.splits.first())
+    else {
+        return Err("the environment has no splits".into());
+    };
+    let mut session = open(env, options)?;
+    let mut rng = SeededRng::new(options.seed ^ 0xe8e8);
+    let (mut played, mut won) = (0u64, 0u64);
+    for i in 0..options.expert_tasks.min(split.task_count) {
+        let index = if i == 0 {
+            0
+        } else {
+            rng.below(split.task_count)
+        };
+        session
+            .reset(&Task::new(&split.name, index))
+            .map_err(err_text)?;
+        let Some(mut action) = session.expert_action().map_err(err_text)? else {
+            if played == 0 {
+                return Ok("no expert (expert-action returns none)".into());
+            }
+            return Err(format!(
+                "task {}/{index}: the expert gave no first action",
+                split.name
+            ));
+        };
+        played += 1;
+        loop {
+            let step = session.step(&action).map_err(err_text)?;
+            if step.done() {
+                won += u64::from(step.won);
+                break;
+            }
+            match session.expert_action().map_err(err_text)? {
+                Some(next) => action = next,
+                None => break,
+            }
+        }
+    }
+    let rate = won as f64 / played.max(1) as f64;
+    let detail = format!(
+        "won {won} of {played} `{}` tasks ({:.0}%)",
+        split.name,
+        rate * 100.0
+    );
+    if rate >= options.expert_min_win_rate {
+        Ok(detail)
+    } else {
+        Err(format!(
+            "{detail}, below the required {:.0}%",
+            options.expert_min_win_rate * 100.0
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use keydoor::KeyDoor;
+    use lamer_plugin::NativeEnv;
+
+    #[test]
+    fn keydoor_passes_every_check() {
+        let report = run_checks(&NativeEnv::<KeyDoor>::new(), &CheckOptions::default());
+        for o in &report.outcomes {
+            assert!(o.passed, "{}: {}", o.name, o.detail);
+        }
+    }
+
+    /// An environment whose reset is not deterministic must fail the checker.
+    #[derive(Clone)]
+    struct Flaky(u64);
+
+    impl lamer_sdk::Environment for Flaky {
+        type Config = std::collections::BTreeMap<String, u32>;
+        fn info() -> lamer_sdk::EnvInfo {
+            lamer_sdk::EnvInfo::new("flaky", "0.0.0", "broken on purpose", 2)
+                .with_split(lamer_sdk::SplitInfo::procedural("train", "", 10))
+        }
+        fn open(_: Self::Config) -> Result<Self, EnvError> {
+            Ok(Flaky(0))
+        }
+        fn max_turns(&self) -> u32 {
+            2
+        }
+        fn reset(&mut self, _: &Task) -> Result<lamer_sdk::ResetResult, EnvError> {
+            self.0 += 1;
+            Ok(lamer_sdk::ResetResult::new(format!(
+                "reset number {}",
+                self.0
+            )))
+        }
+        fn step(&mut self, _: &str) -> Result<lamer_sdk::Step, EnvError> {
+            Ok(lamer_sdk::Step::new("ok").won(true))
+        }
+        fn admissible_actions(&self) -> Vec<String> {
+            vec!["a".into()]
+        }
+        fn prompt(&self) -> lamer_sdk::PromptPieces {
+            lamer_sdk::PromptPieces::new("", "")
+        }
+    }
+
+    #[test]
+    fn a_broken_env_fails_the_right_checks() {
+        let report = run_checks(&NativeEnv::<Flaky>::new(), &CheckOptions::default());
+        let failed: Vec<&str> = report
+            .outcomes
+            .iter()
+            .filter(|o| !o.passed)
+            .map(|o| o.name)
+            .collect();
+        assert!(failed.contains(&"reset is deterministic"), "{failed:?}");
+        assert!(failed.contains(&"episodes end correctly"), "{failed:?}");
+        assert!(!report.passed());
+    }
+}

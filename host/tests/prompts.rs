@@ -7,7 +7,7 @@ mod common;
 use common::Loser;
 use lamer_host::agent::MemoryMode;
 use lamer_host::rollout::{NoObserver, Phase, RolloutConfig, TaskGroup, run_rollout};
-use lamer_plugin::EnvFactory;
+use lamer_plugin::{EnvFactory, Runtime, RuntimeConfig, SandboxLimits};
 use lamer_sdk::Task;
 
 /// Plays one never-winning trial of `task` and renders every prompt and
@@ -69,4 +69,21 @@ fn every_env_prompt_snapshots() {
         r#"{"doors": 5, "max_turns": 3}"#,
         Task::new("test", 3),
     );
+}
+
+/// The real plugins, through the sandbox, exactly as `lamer-host eval` and
+/// `train` see them.
+#[test]
+fn plugin_prompt_snapshots() {
+    let runtime = Runtime::new(RuntimeConfig {
+        cache_dir: None,
+        ..RuntimeConfig::default()
+    })
+    .unwrap();
+    for name in ["sokoban", "minesweeper", "webshop", "alfworld"] {
+        let plugin = runtime
+            .load(&lamer_tests::plugin_path(name), SandboxLimits::default())
+            .unwrap();
+        snapshot_env(name, &plugin, "{}", Task::new("test", 0));
+    }
 }

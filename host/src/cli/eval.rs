@@ -2,12 +2,13 @@
 //! held-out tasks of an environment plugin.
 
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use lamer_policy::SamplingParams;
 use lamer_policy::{DType, Device, ExpertPolicy, LlmPolicy, ModelSource, Policy, RandomPolicy};
+use lamer_policy::{PolicyError, PolicyRequest, PolicyResponse, SamplingParams};
 
 use super::plugin_args::PluginArgs;
 use crate::agent::{MemoryMode, ParsingTable};
@@ -200,20 +201,66 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             .context("progress bar template")?
             .progress_chars("=> "),
     );
-    let outcome = evaluate(
-        factory,
-        policy.as_mut(),
-        &config,
-        &mut Progress(bar.clone()),
-    )
-    .with_context(|| format!("evaluating {} on {env}", policy.name()))?;
+    let started = Instant::now();
+    let mut timed = TimedPolicy {
+        inner: policy.as_mut(),
+        elapsed: Duration::ZERO,
+    };
+    let outcome = evaluate(factory, &mut timed, &config, &mut Progress(bar.clone()))
+        .with_context(|| format!("evaluating {} on {env}", timed.name()))?;
+    let timing = Timing {
+        wall_seconds: started.elapsed().as_secs_f64(),
+        policy_seconds: timed.elapsed.as_secs_f64(),
+    };
     bar.finish_and_clear();
 
     println!("{}", outcome.report.table());
-    let files = write_outputs(&outcome, &out)?;
+    println!(
+        "wall time {:.1} s: policy {:.1} s ({:.0}%), environments and the rest {:.1} s",
+        timing.wall_seconds,
+        timing.policy_seconds,
+        100.0 * timing.policy_seconds / timing.wall_seconds.max(1e-9),
+        timing.wall_seconds - timing.policy_seconds
+    );
+    let mut files = write_outputs(&outcome, &out)?;
+    let timing_file = out.join("timing.json");
+    std::fs::write(&timing_file, serde_json::to_string_pretty(&timing)?)
+        .with_context(|| format!("cannot write {}", timing_file.display()))?;
+    files.push(timing_file);
     println!();
     for file in files {
         println!("wrote {}", file.display());
     }
     Ok(())
+}
+
+/// Where an evaluation's wall time went: inside the policy, or elsewhere
+/// (environments, prompt assembly, parsing).
+#[derive(Debug, serde::Serialize)]
+struct Timing {
+    wall_seconds: f64,
+    policy_seconds: f64,
+}
+
+/// A policy decorator that adds up the wall time spent generating.
+struct TimedPolicy<'a> {
+    inner: &'a mut dyn Policy,
+    elapsed: Duration,
+}
+
+impl Policy for TimedPolicy<'_> {
+    fn name(&self) -> String {
+        self.inner.name()
+    }
+
+    fn generate(
+        &mut self,
+        requests: &[PolicyRequest],
+        sampling: &SamplingParams,
+    ) -> Result<Vec<PolicyResponse>, PolicyError> {
+        let started = Instant::now();
+        let responses = self.inner.generate(requests, sampling);
+        self.elapsed += started.elapsed();
+        responses
+    }
 }

@@ -39,23 +39,24 @@ pub struct LoraConfig {
     pub target_modules: Vec<String>,
 }
 
+/// The Qwen3 linear layers LoRA can adapt; all of them by default.
+pub const TARGETABLE_MODULES: [&str; 7] = [
+    "q_proj",
+    "k_proj",
+    "v_proj",
+    "o_proj",
+    "gate_proj",
+    "up_proj",
+    "down_proj",
+];
+
 impl Default for LoraConfig {
     fn default() -> Self {
         LoraConfig {
             rank: 16,
             alpha: 32.0,
             dropout: 0.0,
-            target_modules: [
-                "q_proj",
-                "k_proj",
-                "v_proj",
-                "o_proj",
-                "gate_proj",
-                "up_proj",
-                "down_proj",
-            ]
-            .map(String::from)
-            .to_vec(),
+            target_modules: TARGETABLE_MODULES.map(String::from).to_vec(),
         }
     }
 }
@@ -75,22 +76,13 @@ impl LoraConfig {
                 self.dropout
             )));
         }
-        const KNOWN: [&str; 7] = [
-            "q_proj",
-            "k_proj",
-            "v_proj",
-            "o_proj",
-            "gate_proj",
-            "up_proj",
-            "down_proj",
-        ];
         if let Some(bad) = self
             .target_modules
             .iter()
-            .find(|m| !KNOWN.contains(&m.as_str()))
+            .find(|m| !TARGETABLE_MODULES.contains(&m.as_str()))
         {
             return Err(PolicyError::Model(format!(
-                "LoRA target module {bad:?} is not a Qwen3 dense layer; choose from {KNOWN:?}"
+                "LoRA target module {bad:?} is not a Qwen3 dense layer; choose from {TARGETABLE_MODULES:?}"
             )));
         }
         Ok(())

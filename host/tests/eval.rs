@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{Loser, keydoor};
+use common::{Capped, Loser, keydoor};
 use lamer_host::eval::{EvalConfig, EvalError, EvalReport, evaluate, write_outputs};
 use lamer_host::rollout::{NoObserver, RolloutConfig, TrialMode, TrialResult};
 use lamer_policy::{ExpertPolicy, RandomPolicy};
@@ -84,6 +84,20 @@ fn random_pass_at_k_matches_the_trials_and_batching_changes_nothing() {
         r.pass_at_k
     );
     assert!(r.pass_at_k[2] > r.pass_at_k[0], "{:?}", r.pass_at_k);
+}
+
+#[test]
+fn all_at_once_means_as_many_tasks_as_the_sandbox_has_room_for() {
+    let mut cfg = config(24);
+    cfg.diversity_samples = 3;
+    let unbounded = evaluate(&keydoor(), &mut RandomPolicy, &cfg, &mut NoObserver).unwrap();
+    // Room for 7 sessions: batches of 7 tasks, and of 2 tasks × 3 samples.
+    let capped = Capped::new(7);
+    let bounded = evaluate(&capped, &mut RandomPolicy, &cfg, &mut NoObserver).unwrap();
+    assert!(bounded.trials.iter().all(|t| t.failure.is_none()));
+    assert!(bounded.diversity_trials.iter().all(|t| t.failure.is_none()));
+    assert_eq!(unbounded.trials, bounded.trials);
+    assert_eq!(unbounded.report, bounded.report);
 }
 
 #[test]

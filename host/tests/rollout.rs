@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{Faulty, Loser, Recorder, keydoor};
+use common::{Capped, Faulty, Loser, Recorder, keydoor};
 use lamer_host::rollout::{
     NoObserver, Phase, RolloutConfig, RolloutOutput, TaskGroup, TrialMode, request_seed,
     run_rollout,
@@ -285,4 +285,23 @@ fn missing_tags_are_invalid_turns() {
     }
     assert_eq!(out.rows[0].reward, -0.1);
     assert_eq!(out.trials[0].attempts[1].reflection.as_deref(), Some(""));
+}
+
+#[test]
+fn a_rollout_larger_than_the_sandbox_is_refused_up_front() {
+    let capped = Capped::new(7);
+    let error = run_rollout(
+        &capped,
+        &mut RandomPolicy,
+        &groups(&[0, 1, 2, 3]),
+        &config(2),
+        &mut NoObserver,
+    )
+    .unwrap_err();
+    let message = error.to_string();
+    assert!(message.contains("8 sessions"), "{message}");
+    assert!(message.contains("room for 7"), "{message}");
+    // Within the room it runs, and no session outlives the rollout.
+    run(&capped, &mut RandomPolicy, &[0, 1, 2], &config(2));
+    assert_eq!(capped.open.load(std::sync::atomic::Ordering::SeqCst), 0);
 }

@@ -4,7 +4,7 @@
 //!
 //! `cargo bench -p lamer-tests --bench plugin_runtime`; results in BENCHMARKS.md.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use keydoor::KeyDoor;
@@ -47,15 +47,39 @@ fn load(c: &mut Criterion) {
 }
 
 fn sessions(c: &mut Criterion) {
-    let plugin = runtime(None)
+    for (name, instance_slots) in [("pooled", Some(1024)), ("on_demand", None)] {
+        let plugin = Runtime::new(RuntimeConfig {
+            cache_dir: None,
+            instance_slots,
+            ..RuntimeConfig::default()
+        })
+        .unwrap()
         .load(&plugin_path("keydoor"), SandboxLimits::default())
         .unwrap();
-    let mut group = c.benchmark_group("session");
-    group.bench_function("open", |b| {
-        b.iter_with_large_drop(|| plugin.open("{}").unwrap())
-    });
-    group.bench_function("open_and_drop", |b| b.iter(|| plugin.open("{}").unwrap()));
-    group.finish();
+        let mut group = c.benchmark_group(format!("session_{name}"));
+        // Opening alone: sessions are dropped outside the timed region, in
+        // chunks that stay well inside the pool.
+        group.bench_function("open", |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                let mut left = iters;
+                while left > 0 {
+                    let chunk = left.min(256);
+                    let mut open = Vec::with_capacity(chunk as usize);
+                    let started = Instant::now();
+                    for _ in 0..chunk {
+                        open.push(plugin.open("{}").unwrap());
+                    }
+                    total += started.elapsed();
+                    drop(open);
+                    left -= chunk;
+                }
+                total
+            })
+        });
+        group.bench_function("open_and_drop", |b| b.iter(|| plugin.open("{}").unwrap()));
+        group.finish();
+    }
 }
 
 /// A reset-and-play cycle over 64 tasks with 9 doors and 8 turns, opening

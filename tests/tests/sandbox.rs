@@ -3,11 +3,11 @@
 //! within a second, while a healthy keydoor session opened before the attack
 //! keeps working.
 //!
-//! The infinite loop runs under a 300 ms deadline and its error must arrive
-//! within a second (a generous bound: the deadline has a 10 ms resolution).
-//! The other attacks run under the default 5 s deadline, so on a loaded
-//! machine they still end in their own error kind rather than a timeout; they
-//! assert only that they ended well before it. Precise costs are benchmarks.
+//! Every attack's typed error must arrive within a second. The infinite loop
+//! runs under a 300 ms deadline (with a 10 ms resolution). The other attacks
+//! run under the default 5 s deadline, so that even on a loaded machine they
+//! end in their own error kind rather than in a timeout; the one-second bound
+//! is what they are held to. Precise costs are benchmarks.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -48,8 +48,8 @@ fn capped_limits() -> SandboxLimits {
     }
 }
 
-/// Well before the default 5 s deadline.
-const NOT_A_TIMEOUT: Duration = Duration::from_secs(3);
+/// Every attack ends within this, whatever its deadline.
+const WITHIN: Duration = Duration::from_secs(1);
 
 fn config(attack: &str) -> String {
     format!(r#"{{"attack": "{attack}"}}"#)
@@ -86,6 +86,7 @@ fn run_fatal_attack(attack_config: &str, limits: SandboxLimits) -> Attack {
     let error = session.step("attack").unwrap_err();
     let elapsed = start.elapsed();
 
+    assert!(elapsed < WITHIN, "{error} after {elapsed:?}");
     assert!(error.is_fatal(), "{error}");
     assert!(session.is_dropped());
     assert_eq!(session.step("again").unwrap_err(), SessionError::Dropped);
@@ -126,11 +127,6 @@ fn an_infinite_loop_times_out() {
         "stopped early: {:?}",
         attack.elapsed
     );
-    assert!(
-        attack.elapsed < Duration::from_secs(1),
-        "{:?}",
-        attack.elapsed
-    );
 }
 
 #[test]
@@ -142,7 +138,6 @@ fn a_memory_bomb_hits_the_cap() {
             limit_bytes: MEMORY_CAP
         }
     );
-    assert!(attack.elapsed < NOT_A_TIMEOUT, "{:?}", attack.elapsed);
     assert!(
         attack.session.stderr().contains("memory allocation"),
         "{}",
@@ -163,7 +158,6 @@ fn deep_recursion_overflows_the_stack_as_a_trap() {
         message.contains("call stack exhausted") || message.contains("out of bounds memory access"),
         "{message}"
     );
-    assert!(attack.elapsed < NOT_A_TIMEOUT, "{:?}", attack.elapsed);
 }
 
 #[test]
@@ -182,7 +176,6 @@ fn a_panic_is_a_trap_with_the_panic_message() {
             .to_string()
             .contains("guest panicked on purpose")
     );
-    assert!(attack.elapsed < NOT_A_TIMEOUT, "{:?}", attack.elapsed);
 }
 
 #[test]
@@ -197,7 +190,6 @@ fn a_100_mb_observation_hits_the_memory_cap() {
             limit_bytes: MEMORY_CAP
         }
     );
-    assert!(attack.elapsed < NOT_A_TIMEOUT, "{:?}", attack.elapsed);
 }
 
 #[test]
@@ -227,7 +219,9 @@ fn probe(attack: &str, limits: SandboxLimits) -> String {
     let hostile: Plugin = runtime.load(&plugin_path("hostile"), limits).unwrap();
     let mut session = hostile.open(&config(attack)).unwrap();
     session.reset(&Task::new("train", 0)).unwrap();
+    let start = Instant::now();
     let report = session.step("probe").unwrap().observation;
+    assert!(start.elapsed() < WITHIN, "{:?}", start.elapsed());
     healthy.step("open 3").unwrap();
     report
 }
@@ -330,4 +324,30 @@ fn brief_observation_survives_a_dropped_session() {
     session.reset(&Task::new("train", 0)).unwrap();
     assert!(session.step("x").is_err());
     assert_eq!(hostile.brief_observation("anything").unwrap(), "...");
+}
+
+#[test]
+fn a_full_instance_pool_refuses_one_more_session_until_one_closes() {
+    let runtime = Runtime::new(RuntimeConfig {
+        cache_dir: None,
+        // The plugin's own utility instance takes one slot.
+        instance_slots: Some(3),
+        ..RuntimeConfig::default()
+    })
+    .unwrap();
+    let keydoor = runtime
+        .load(&plugin_path("keydoor"), SandboxLimits::default())
+        .unwrap();
+    let mut first = keydoor.open("{}").unwrap();
+    let second = keydoor.open("{}").unwrap();
+    let Err(error) = keydoor.open("{}") else {
+        panic!("a fourth instance fit into three slots");
+    };
+    assert!(matches!(error, SessionError::Runtime(_)), "{error}");
+    assert!(error.to_string().contains("instance_slots"), "{error}");
+    // The refusal harms nobody, and a closed session frees its slot.
+    first.reset(&Task::new("train", 0)).unwrap();
+    drop(second);
+    let mut third = keydoor.open("{}").unwrap();
+    third.reset(&Task::new("train", 0)).unwrap();
 }

@@ -73,6 +73,11 @@ pub trait EnvFactory: Send + Sync {
     fn brief_observation(&self, observation: &str) -> Result<String, SessionError>;
     /// Opens a session from a JSON config (`""` or `"{}"` for the defaults).
     fn open(&self, config_json: &str) -> Result<Box<dyn EnvSession>, SessionError>;
+    /// At most how many sessions can be open at once, if bounded (the
+    /// sandbox's pooled instance slots); `None` when only memory bounds it.
+    fn session_capacity(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// An [`Environment`] run natively, in-process, without the sandbox. For tests

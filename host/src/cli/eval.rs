@@ -95,7 +95,7 @@ pub struct EvalArgs {
     #[arg(long, default_value_t = 20)]
     pub seed: u64,
 
-    /// Tasks per rollout batch (0 = all at once); smaller batches need less
+    /// Tasks per rollout batch (0 = all at once, as far as `--instance-slots` has room); smaller batches need less
     /// memory and give the same results.
     #[arg(long, default_value_t = 0)]
     pub batch_tasks: usize,

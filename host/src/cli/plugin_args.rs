@@ -39,6 +39,12 @@ pub struct PluginArgs {
     /// Compile the plugin from scratch, without reading or writing the cache.
     #[arg(long)]
     pub no_cache: bool,
+
+    /// How many plugin instances (sessions, plus one per plugin) may be alive at
+    /// once; slots are reserved up front so opening a session is cheap. 0
+    /// allocates on demand, without a bound [default: 1024].
+    #[arg(long, value_name = "N")]
+    pub instance_slots: Option<u32>,
 }
 
 impl PluginArgs {
@@ -62,6 +68,11 @@ impl PluginArgs {
             config.cache_dir = None;
         } else if let Some(dir) = &self.cache_dir {
             config.cache_dir = Some(dir.clone());
+        }
+        match self.instance_slots {
+            Some(0) => config.instance_slots = None,
+            Some(slots) => config.instance_slots = Some(slots),
+            None => {}
         }
         Ok(Runtime::new(config)?)
     }

@@ -40,9 +40,11 @@ pub struct SftArgs {
     #[arg(long, default_value_t = 64)]
     pub reflection_tasks: usize,
 
+    /// Passes over all demonstrations.
     #[arg(long, default_value_t = 3)]
     pub epochs: usize,
 
+    /// AdamW learning rate.
     #[arg(long, default_value_t = 1e-3)]
     pub lr: f64,
 
@@ -50,6 +52,8 @@ pub struct SftArgs {
     #[arg(long, default_value_t = 16)]
     pub batch: usize,
 
+    /// Seed of the demonstrations' tasks, the random first attempts and the
+    /// shuffling.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
 

@@ -44,31 +44,48 @@ pub struct TrainArgs {
     #[arg(long, value_name = "DIR")]
     pub resume: Option<PathBuf>,
 
+    /// Training steps (rollout + update each) [default: the recipe's `schedule.steps`].
     #[arg(long)]
     pub steps: Option<usize>,
+    /// Training tasks per step, B [default: the recipe's `schedule.tasks_per_step`].
     #[arg(long)]
     pub tasks_per_step: Option<usize>,
-    /// LaMer's group size G (the baselines use attempts × G).
+    /// LaMer's group size G (the baselines use attempts × G) [default: the recipe's
+    /// `trial.group_size`].
     #[arg(long)]
     pub group_size: Option<usize>,
+    /// Attempts per trial for `--algo lamer` [default: the recipe's `trial.attempts`].
     #[arg(long)]
     pub attempts: Option<u32>,
+    /// The longest response, in tokens [default: the recipe's `lengths.max_new_tokens`].
     #[arg(long)]
     pub max_new_tokens: Option<usize>,
+    /// Validate on held-out tasks every this many steps (0 = never) [default: the
+    /// recipe's `schedule.val_every`].
     #[arg(long)]
     pub val_every: Option<usize>,
+    /// Held-out tasks per validation [default: the recipe's `schedule.val_tasks`].
     #[arg(long)]
     pub val_tasks: Option<usize>,
+    /// Write a checkpoint every this many steps [default: the recipe's `schedule.save_every`].
     #[arg(long)]
     pub save_every: Option<usize>,
+    /// AdamW learning rate [default: the recipe's `optim.lr`].
     #[arg(long)]
     pub lr: Option<f64>,
+    /// Rows per optimiser update [default: the recipe's `optim.mini_batch`].
     #[arg(long)]
     pub mini_batch: Option<usize>,
+    /// Rows per forward/backward pass; gradients accumulate over a mini-batch
+    /// [default: the recipe's `optim.micro_batch`].
     #[arg(long)]
     pub micro_batch: Option<usize>,
+    /// γ_traj, the discount across attempts of the cross-episode return [default:
+    /// the recipe's `trial.gamma_traj`].
     #[arg(long)]
     pub gamma_traj: Option<f64>,
+    /// The run seed: the tasks drawn, sampling, and fresh LoRA adapters
+    /// [default: the recipe's `schedule.seed`].
     #[arg(long)]
     pub seed: Option<u64>,
 

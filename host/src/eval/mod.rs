@@ -185,7 +185,11 @@ fn run_batched(
     observer: &mut dyn RolloutObserver,
 ) -> Result<RolloutOutput, RolloutError> {
     let size = if batch_tasks == 0 {
-        groups.len().max(1)
+        // All at once, as far as the sandbox has room for their sessions.
+        let room = factory
+            .session_capacity()
+            .map_or(usize::MAX, |capacity| capacity / config.group_size.max(1));
+        groups.len().min(room).max(1)
     } else {
         batch_tasks
     };

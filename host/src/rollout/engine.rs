@@ -177,6 +177,19 @@ pub fn run_rollout(
             config.attempts, config.group_size
         )));
     }
+    let sessions = tasks.len().saturating_mul(config.group_size);
+    if let Some(capacity) = factory.session_capacity()
+        && sessions > capacity
+    {
+        return Err(RolloutError::Config(format!(
+            "this rollout plays {} tasks × {} trials = {sessions} sessions at once, but the \
+             plugin runtime has room for {capacity}; play fewer tasks per batch \
+             (`--batch-tasks` for eval, `--tasks-per-step` or `--group-size` for train) or \
+             raise `--instance-slots`",
+            tasks.len(),
+            config.group_size
+        )));
+    }
     let parsing = config.parsing.for_env(&factory.info().name).clone();
     let mut rows = Vec::new();
     let mut finished: Vec<TrialResult> = Vec::new();

@@ -194,3 +194,76 @@ impl EnvFactory for Faulty {
         }))
     }
 }
+
+/// An env factory with room for only `capacity` open sessions at a time, like
+/// a sandbox with few pooled instance slots. Opening one more fails.
+pub struct Capped {
+    pub inner: NativeEnv<keydoor::KeyDoor>,
+    pub capacity: usize,
+    pub open: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Capped {
+    pub fn new(capacity: usize) -> Self {
+        Capped {
+            inner: NativeEnv::new(),
+            capacity,
+            open: Default::default(),
+        }
+    }
+}
+
+struct CappedSession {
+    inner: Box<dyn EnvSession>,
+    open: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Drop for CappedSession {
+    fn drop(&mut self) {
+        self.open.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl EnvSession for CappedSession {
+    fn reset(&mut self, task: &Task) -> Result<ResetResult, SessionError> {
+        self.inner.reset(task)
+    }
+    fn restart(&mut self) -> Result<ResetResult, SessionError> {
+        self.inner.restart()
+    }
+    fn step(&mut self, action: &str) -> Result<StepResult, SessionError> {
+        self.inner.step(action)
+    }
+    fn admissible_actions(&mut self) -> Result<Vec<String>, SessionError> {
+        self.inner.admissible_actions()
+    }
+    fn expert_action(&mut self) -> Result<Option<String>, SessionError> {
+        self.inner.expert_action()
+    }
+    fn prompt(&mut self) -> Result<PromptPieces, SessionError> {
+        self.inner.prompt()
+    }
+}
+
+impl EnvFactory for Capped {
+    fn info(&self) -> &EnvInfo {
+        self.inner.info()
+    }
+    fn brief_observation(&self, observation: &str) -> Result<String, SessionError> {
+        self.inner.brief_observation(observation)
+    }
+    fn open(&self, config_json: &str) -> Result<Box<dyn EnvSession>, SessionError> {
+        use std::sync::atomic::Ordering;
+        if self.open.fetch_add(1, Ordering::SeqCst) >= self.capacity {
+            self.open.fetch_sub(1, Ordering::SeqCst);
+            return Err(SessionError::Runtime("no free slot".into()));
+        }
+        Ok(Box::new(CappedSession {
+            inner: self.inner.open(config_json)?,
+            open: self.open.clone(),
+        }))
+    }
+    fn session_capacity(&self) -> Option<usize> {
+        Some(self.capacity)
+    }
+}

@@ -159,4 +159,15 @@ impl EnvFactory for Plugin {
     fn open(&self, config_json: &str) -> Result<Box<dyn EnvSession>, SessionError> {
         Ok(Box::new(self.open_session(config_json)?))
     }
+
+    /// The runtime's pooled slots less this plugin's utility instance (other
+    /// plugins and sessions of the same runtime share the rest).
+    fn session_capacity(&self) -> Option<usize> {
+        let slots = self.shared.runtime.instance_slots?;
+        Some(
+            usize::try_from(slots)
+                .unwrap_or(usize::MAX)
+                .saturating_sub(1),
+        )
+    }
 }

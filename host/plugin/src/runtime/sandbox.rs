@@ -96,6 +96,13 @@ impl Sandbox {
                 stderr,
                 stdout,
             }),
+            Err(error) if error.is::<wasmtime::PoolConcurrencyLimitError>() => {
+                Err(SessionError::Runtime(format!(
+                    "cannot open another instance of the plugin: {error}; every pooled \
+                     instance slot is in use by a live session — close sessions, or raise \
+                     `RuntimeConfig::instance_slots` (`--instance-slots` on the command line)"
+                )))
+            }
             Err(error) => Err(classify("instantiate", &error, &store, &stderr, plugin)),
         }
     }

@@ -37,8 +37,11 @@ impl Board {
             mine,
             shown: vec![Shown::Hidden; rows * cols],
         };
-        for cell in 0..rows * cols {
-            board.count[cell] = board.neighbors(cell).filter(|&n| board.mine[n]).count() as u8;
+        // Each mine adds one to its neighbours: a few mines, not every cell.
+        for (cell, _) in board.mine.iter().enumerate().filter(|(_, m)| **m) {
+            for n in board.neighbors(cell) {
+                board.count[n] += 1;
+            }
         }
         board
     }
@@ -72,16 +75,22 @@ impl Board {
         self.shown[cell]
     }
 
-    /// The 8 neighbours inside the board, row by row.
+    /// The (up to) 8 neighbours inside the board, row by row. Collected into
+    /// a small array on the stack: this runs for every cell of every cascade,
+    /// and a chain of iterator adapters cost more than the rest of a reset.
     pub fn neighbors(&self, cell: usize) -> impl Iterator<Item = usize> + use<> {
-        let (rows, cols) = (self.rows as isize, self.cols as isize);
-        let (r, c) = ((cell / self.cols) as isize, (cell % self.cols) as isize);
-        (-1isize..=1)
-            .flat_map(move |dr| (-1isize..=1).map(move |dc| (r + dr, c + dc)))
-            .filter(move |&(nr, nc)| {
-                (nr, nc) != (r, c) && nr >= 0 && nc >= 0 && nr < rows && nc < cols
-            })
-            .map(move |(nr, nc)| (nr * cols + nc) as usize)
+        let (r, c) = (cell / self.cols, cell % self.cols);
+        let mut found = [0usize; 8];
+        let mut len = 0;
+        for nr in r.saturating_sub(1)..=(r + 1).min(self.rows - 1) {
+            for nc in c.saturating_sub(1)..=(c + 1).min(self.cols - 1) {
+                if (nr, nc) != (r, c) {
+                    found[len] = nr * self.cols + nc;
+                    len += 1;
+                }
+            }
+        }
+        found.into_iter().take(len)
     }
 
     /// Opens a hidden safe cell, cascading from zero cells. Returns how many
@@ -154,7 +163,7 @@ impl Board {
                 out.push('\n');
             }
             out.push_str("Row ");
-            out.push_str(&(r + 1).to_string());
+            push_number(&mut out, r + 1);
             out.push(':');
             for c in 0..self.cols {
                 out.push(' ');
@@ -162,6 +171,19 @@ impl Board {
             }
         }
         out
+    }
+}
+
+/// Appends a row number; boards have at most 30 rows, so this skips the
+/// formatting machinery (slow inside wasm) for the common case.
+fn push_number(out: &mut String, n: usize) {
+    match n {
+        0..=9 => out.push(char::from(b'0' + n as u8)),
+        10..=99 => {
+            out.push(char::from(b'0' + (n / 10) as u8));
+            out.push(char::from(b'0' + (n % 10) as u8));
+        }
+        _ => out.push_str(&n.to_string()),
     }
 }
 
@@ -194,6 +216,16 @@ mod tests {
         b.explode(0);
         assert_eq!(b.glyph(0), '*');
         assert!(b.is_lost());
+    }
+
+    #[test]
+    fn row_numbers_of_any_size() {
+        let mut out = String::new();
+        for n in [0, 7, 10, 30, 99, 100, 1234] {
+            push_number(&mut out, n);
+            out.push(' ');
+        }
+        assert_eq!(out, "0 7 10 30 99 100 1234 ");
     }
 
     #[test]

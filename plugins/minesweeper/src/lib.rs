@@ -161,11 +161,12 @@ pub fn deal(seed: u64, shape: Shape) -> (Board, usize, bool) {
     let mut rng = SeededRng::new(seed);
     let cells = shape.rows * shape.cols;
     let click = rng.index(cells);
-    let others: Vec<usize> = (0..cells).filter(|&c| c != click).collect();
+    // Mines are drawn among the other cells: index i of that list is cell i
+    // below the click and cell i + 1 from it on.
     let mines: Vec<usize> = rng
-        .sample_indices(others.len(), shape.mines)
+        .sample_indices(cells - 1, shape.mines)
         .into_iter()
-        .map(|i| others[i])
+        .map(|i| if i < click { i } else { i + 1 })
         .collect();
     let mut board = Board::new(shape.rows, shape.cols, &mines);
     board.reveal(click);

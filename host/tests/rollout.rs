@@ -305,3 +305,55 @@ fn a_rollout_larger_than_the_sandbox_is_refused_up_front() {
     run(&capped, &mut RandomPolicy, &[0, 1, 2], &config(2));
     assert_eq!(capped.open.load(std::sync::atomic::Ordering::SeqCst), 0);
 }
+
+/// Answers like a language model: tokens with log-probs, stopped either by
+/// its stop token (turns) or by the length limit (reflections).
+struct Tokenised;
+
+impl Policy for Tokenised {
+    fn name(&self) -> String {
+        "tokenised".into()
+    }
+    fn generate(
+        &mut self,
+        requests: &[lamer_policy::PolicyRequest],
+        _sampling: &lamer_policy::SamplingParams,
+    ) -> Result<Vec<lamer_policy::PolicyResponse>, lamer_policy::PolicyError> {
+        Ok(requests
+            .iter()
+            .map(|r| {
+                let stopped = r.kind == RequestKind::Act;
+                lamer_policy::PolicyResponse {
+                    text: "<action>open 1</action>".into(),
+                    prompt_ids: vec![1, 2, 3],
+                    response_ids: vec![10, 11],
+                    logprobs: vec![-0.1, -0.2],
+                    finish: if stopped {
+                        lamer_policy::FinishReason::Stop
+                    } else {
+                        lamer_policy::FinishReason::Length
+                    },
+                    stop_token: stopped.then_some(99),
+                    stop_logprob: stopped.then_some(-0.3),
+                }
+            })
+            .collect())
+    }
+}
+
+#[test]
+fn rows_end_with_the_stop_token_when_the_model_stopped() {
+    // Always door 1: the tasks whose key is elsewhere fail and reflect.
+    let out = run(&keydoor(), &mut Tokenised, &[0, 1, 2, 3], &config(1));
+    for row in &out.rows {
+        if row.phase == Phase::Play {
+            assert_eq!(row.response_ids, vec![10, 11, 99]);
+            assert_eq!(row.logprobs, vec![-0.1, -0.2, -0.3]);
+        } else {
+            // Cut off by the length limit: nothing to append.
+            assert_eq!(row.response_ids, vec![10, 11]);
+            assert_eq!(row.logprobs, vec![-0.1, -0.2]);
+        }
+    }
+    assert!(out.rows.iter().any(|r| r.phase == Phase::Reflect));
+}

@@ -164,6 +164,14 @@ impl Slot {
 }
 
 /// Runs every task's trials to the end.
+/// A response's tokens (or their log-probs) as a row records them: the
+/// generated ones and, when the model chose to stop, the stop token — so the
+/// update also teaches the model when to end its turn, as the SFT targets do.
+fn with_stop<T>(mut generated: Vec<T>, stop: Option<T>) -> Vec<T> {
+    generated.extend(stop);
+    generated
+}
+
 pub fn run_rollout(
     factory: &dyn EnvFactory,
     policy: &mut dyn Policy,
@@ -395,8 +403,8 @@ fn reflect_phase(
             prompt,
             prompt_ids: response.prompt_ids,
             response: response.text,
-            response_ids: response.response_ids,
-            logprobs: response.logprobs,
+            response_ids: with_stop(response.response_ids, response.stop_token),
+            logprobs: with_stop(response.logprobs, response.stop_logprob),
             parsed: reflection,
             reward: 0.0,
             anchor: REFLECTION_ANCHOR.to_string(),
@@ -499,8 +507,8 @@ fn play_phase(
                 prompt: request.messages.into_iter().map(|m| m.content).collect(),
                 prompt_ids: response.prompt_ids,
                 response: response.text,
-                response_ids: response.response_ids,
-                logprobs: response.logprobs,
+                response_ids: with_stop(response.response_ids, response.stop_token),
+                logprobs: with_stop(response.logprobs, response.stop_logprob),
                 parsed: parsed.env_action.clone(),
                 reward: step.reward,
                 anchor,

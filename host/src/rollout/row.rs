@@ -35,8 +35,10 @@ pub struct Row {
     /// The prompt's token ids as the model saw them (empty for scripted policies).
     pub prompt_ids: Vec<u32>,
     pub response: String,
+    /// The generated token ids, ending with the stop token when the model
+    /// stopped by itself (empty for scripted policies).
     pub response_ids: Vec<u32>,
-    /// The sampling log-probability of each response token.
+    /// The sampling log-probability of each token of `response_ids`.
     pub logprobs: Vec<f32>,
     /// Play: the text sent to the environment. Reflect: the parsed reflection.
     pub parsed: String,

@@ -16,7 +16,7 @@ shift $(( $# > 2 ? 2 : $# )) || true
 seeds=("$@")
 [ ${#seeds[@]} -gt 0 ] || seeds=(0 1 2)
 
-host=target/release/lamer-host
+host=${LAMER_HOST:-target/release/lamer-host}
 plugin=target/wasm32-wasip2/plugin/keydoor.wasm
 mkdir -p "$out"
 

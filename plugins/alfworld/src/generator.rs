@@ -16,7 +16,7 @@
 //!    otherwise retry with the next derived seed. [`Generated`] counts the redraws: in
 //!    practice only `unfit` ones (a scene that cannot host the task) occur; none of the first
 //!    1,000 indices of any split needed a redraw because the expert failed
-//!    (`examples/expert_rate.rs`).
+//!    (`examples/alfworld_expert_rate.rs`).
 //!
 //! Ids are mangled as in ALFWorld (`Apple|-01.40|+00.90|-00.31` →
 //! `Apple_bar__minus_01_dot_40_bar__plus_00_dot_90_bar__minus_00_dot_31`), so TextWorld's

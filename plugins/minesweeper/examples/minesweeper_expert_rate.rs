@@ -1,8 +1,8 @@
-//! Expert win rate on a split: `cargo run --release -p lamer-plugin-sokoban
-//! --example expert_rate -- test 1000`.
+//! Expert win rate on a split: `cargo run --release -p lamer-plugin-minesweeper
+//! --example minesweeper_expert_rate -- test 1000`.
 
 use lamer_sdk::{Task, Transcript};
-use sokoban::Sokoban;
+use minesweeper::MineSweeper;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -11,21 +11,17 @@ fn main() {
     let config = args.get(3).map_or("{}", String::as_str);
     let (mut wins, mut mines, mut turns) = (0u64, 0u64, 0usize);
     for index in 0..count {
-        match Transcript::record_expert::<Sokoban>(config, &Task::new(split, index)) {
+        match Transcript::record_expert::<MineSweeper>(config, &Task::new(split, index)) {
             Ok(t) => {
                 wins += u64::from(t.won());
-                mines += u64::from(
-                    t.steps
-                        .last()
-                        .is_some_and(|s| s.result.info_value("deadlock") == Some("true")),
-                );
+                mines += u64::from(t.steps.last().is_some_and(|s| s.result.reward == -0.1));
                 turns += t.steps.len();
             }
             Err(e) => return eprintln!("{split}/{index}: {e}"),
         }
     }
     println!(
-        "{split}: expert won {wins}/{count} ({:.1}%), deadlocked {mines}, ran out of turns {}, mean turns {:.2}",
+        "{split}: expert won {wins}/{count} ({:.1}%), hit a mine {mines}, ran out of turns {}, mean turns {:.2}",
         100.0 * wins as f64 / count as f64,
         count - wins - mines,
         turns as f64 / count as f64

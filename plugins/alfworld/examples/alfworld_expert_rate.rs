@@ -1,6 +1,6 @@
 //! Expert win rate on generated games, played through the environment's own calls (`open`,
 //! `reset`, `expert_action`, `step`: what the wasm plugin runs) within the 50-command cap:
-//! `cargo run --release -p lamer-plugin-alfworld --example expert_rate -- train 1000`.
+//! `cargo run --release -p lamer-plugin-alfworld --example alfworld_expert_rate -- train 1000`.
 //!
 //! The generated `test` and `ood` splits list 500 tasks; indices past that are generated and
 //! played the same way (only the SDK session's range check is bypassed), so 1,000 games of

@@ -29,6 +29,14 @@ pub enum LoadError {
     /// The component could not be compiled.
     #[error("cannot compile {}: {message}; the file may be corrupt, rebuild the plugin", path.display())]
     Compile { path: PathBuf, message: String },
+    /// The component needs more per instance (memories, tables, core
+    /// instances) than a pooled instance slot holds.
+    #[error(
+        "{} needs more than a pooled instance slot holds ({message}); load it with on-demand \
+         allocation instead: `--instance-slots 0` (`RuntimeConfig::instance_slots: None`)",
+        path.display()
+    )]
+    TooBigForPool { path: PathBuf, message: String },
     /// A component, but not of the `plugin` world.
     #[error(
         "{} does not export `lamer:env/environment@{supported}` (its exports: {exports}); \

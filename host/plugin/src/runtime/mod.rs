@@ -81,9 +81,13 @@ impl Default for RuntimeConfig {
 
 /// Upper bounds per plugin instance that size the pool. A component built for
 /// wasm32-wasip2 has a handful of core instances (the program, the WASI
-/// adapter and the shims between them), one or two memories and a few tables.
+/// adapter and the shims between them), one memory and two tables. Each
+/// memory slot reserves 4 GiB of address space (not of memory), so the pool
+/// holds one per instance: 1,024 slots take 4 TiB of the 128 TiB a process
+/// can address. A component that needs more fails to load with
+/// [`LoadError::TooBigForPool`], which says how to load it on demand.
 const CORE_INSTANCES_PER_SLOT: u32 = 8;
-const MEMORIES_PER_SLOT: u32 = 2;
+const MEMORIES_PER_SLOT: u32 = 1;
 const TABLES_PER_SLOT: u32 = 4;
 /// The largest linear memory a pooled slot can hold: all of wasm32's 4 GiB,
 /// so the pool never caps below a plugin's own [`SandboxLimits::memory_bytes`]
@@ -220,10 +224,7 @@ impl Runtime {
             });
         }
         let engine = &self.shared.engine;
-        let compile_error = |e: wasmtime::Error| LoadError::Compile {
-            path: path_buf.clone(),
-            message: format!("{e:#}"),
-        };
+        let compile_error = |e: wasmtime::Error| compile_error(&path_buf, &e);
         let (component, cache_hit) = match &self.shared.cache {
             Some(cache) => {
                 let cached = cache.load(engine, &bytes).map_err(compile_error)?;
@@ -263,6 +264,19 @@ impl Runtime {
             exports,
             cache_hit,
         })
+    }
+}
+
+/// The load error for a failed compile (or cache deserialisation).
+fn compile_error(path: &Path, error: &wasmtime::Error) -> LoadError {
+    let message = format!("{error:#}");
+    let path = path.to_path_buf();
+    // Wasmtime checks a component against the pool's per-slot bounds while
+    // compiling it; that is no corrupt file.
+    if message.contains("pooling allocator") {
+        LoadError::TooBigForPool { path, message }
+    } else {
+        LoadError::Compile { path, message }
     }
 }
 
@@ -367,6 +381,23 @@ mod tests {
         assert!(matches!(
             check_contract(p, &["lamer:env/environmental@0.1.0".to_string()]),
             Err(LoadError::WrongWorld { .. })
+        ));
+    }
+
+    #[test]
+    fn a_component_too_big_for_a_slot_is_told_to_load_on_demand() {
+        let p = Path::new("big.wasm");
+        let too_big = wasmtime::Error::msg(
+            "The component transitively contains 2 memories, which exceeds the configured \
+             maximum of 1 in the pooling allocator",
+        );
+        let error = compile_error(p, &too_big);
+        assert!(matches!(error, LoadError::TooBigForPool { .. }), "{error}");
+        assert!(error.to_string().contains("--instance-slots 0"), "{error}");
+        let corrupt = wasmtime::Error::msg("invalid leading byte");
+        assert!(matches!(
+            compile_error(p, &corrupt),
+            LoadError::Compile { .. }
         ));
     }
 

@@ -98,6 +98,24 @@ const MAX_POOLED_MEMORY_BYTES: usize = 4 << 30;
 /// resident between sessions; a small environment's whole working set.
 const KEEP_RESIDENT_BYTES: usize = 4 << 20;
 
+/// Whether the kernel reports dirty pages (`PAGEMAP_SCAN`, Linux 6.7+). Without
+/// it, keeping memory resident means `memset`-ing all of it on every reuse,
+/// which costs more than the `madvise` it saves.
+fn kernel_reports_dirty_pages() -> bool {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .is_ok_and(|release| linux_release_at_least(&release, (6, 7)))
+}
+
+/// `release` is a kernel release string such as `6.18.44-generic`.
+fn linux_release_at_least(release: &str, wanted: (u32, u32)) -> bool {
+    let mut parts = release.trim().split(['.', '-']);
+    let mut number = || parts.next().and_then(|p| p.parse::<u32>().ok());
+    match (number(), number()) {
+        (Some(major), Some(minor)) => (major, minor) >= wanted,
+        _ => false,
+    }
+}
+
 /// The pooling allocator for `slots` live instances.
 fn pooling_strategy(slots: u32) -> wasmtime::InstanceAllocationStrategy {
     let mut pool = wasmtime::PoolingAllocationConfig::new();
@@ -108,15 +126,17 @@ fn pooling_strategy(slots: u32) -> wasmtime::InstanceAllocationStrategy {
         .max_core_instances_per_component(CORE_INSTANCES_PER_SLOT)
         .max_memories_per_component(MEMORIES_PER_SLOT)
         .max_tables_per_component(TABLES_PER_SLOT)
-        .max_memory_size(MAX_POOLED_MEMORY_BYTES)
-        // Resetting a slot for reuse: where the kernel can report which pages
-        // the last session dirtied (PAGEMAP_SCAN, Linux 6.7+), only those are
-        // restored in place and stay resident, instead of being returned to the
-        // kernel with `madvise` and faulted in again by the next session (which
-        // cost more than the rest of opening a session together).
-        .pagemap_scan(wasmtime::Enabled::Auto)
-        .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
-        .table_keep_resident(KEEP_RESIDENT_BYTES);
+        .max_memory_size(MAX_POOLED_MEMORY_BYTES);
+    // Resetting a slot for reuse: where the kernel can report which pages the
+    // last session dirtied, only those are restored in place and stay
+    // resident, instead of being returned to the kernel with `madvise` and
+    // faulted in again by the next session (which cost more than the rest of
+    // opening a session together).
+    if kernel_reports_dirty_pages() {
+        pool.pagemap_scan(wasmtime::Enabled::Auto)
+            .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
+            .table_keep_resident(KEEP_RESIDENT_BYTES);
+    }
     wasmtime::InstanceAllocationStrategy::Pooling(pool)
 }
 
@@ -399,6 +419,20 @@ mod tests {
             compile_error(p, &corrupt),
             LoadError::Compile { .. }
         ));
+    }
+
+    #[test]
+    fn kernel_releases_compare_by_major_and_minor() {
+        assert!(linux_release_at_least("6.18.44-fc-v657\n", (6, 7)));
+        assert!(linux_release_at_least("6.7.0", (6, 7)));
+        assert!(linux_release_at_least("7.0-rc1", (6, 7)));
+        assert!(!linux_release_at_least(
+            "6.6.87.2-microsoft-standard-WSL2",
+            (6, 7)
+        ));
+        assert!(!linux_release_at_least("5.15.0-91-generic", (6, 7)));
+        assert!(!linux_release_at_least("", (6, 7)));
+        assert!(!linux_release_at_least("garbage", (6, 7)));
     }
 
     #[test]

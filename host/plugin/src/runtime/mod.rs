@@ -192,8 +192,9 @@ impl Runtime {
         };
         let mut wasmtime_config = Config::new();
         wasmtime_config.epoch_interruption(true);
-        if let Some(slots) = config.instance_slots {
-            wasmtime_config.allocation_strategy(pooling_strategy(slots.max(1)));
+        let instance_slots = config.instance_slots.map(|slots| slots.max(1));
+        if let Some(slots) = instance_slots {
+            wasmtime_config.allocation_strategy(pooling_strategy(slots));
         }
         let engine = Engine::new(&wasmtime_config).map_err(|e| engine_error(&e))?;
         let mut linker = Linker::<HostState>::new(&engine);
@@ -204,7 +205,7 @@ impl Runtime {
         let cache = config.cache_dir.map(|dir| CompileCache::new(dir, &engine));
         Ok(Runtime {
             shared: Arc::new(RuntimeShared {
-                instance_slots: config.instance_slots.map(|slots| slots.max(1)),
+                instance_slots,
                 engine,
                 linker,
                 cache,

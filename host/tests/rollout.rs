@@ -357,3 +357,135 @@ fn rows_end_with_the_stop_token_when_the_model_stopped() {
     }
     assert!(out.rows.iter().any(|r| r.phase == Phase::Reflect));
 }
+
+#[test]
+fn carry_over_attempts_run_the_log_on_from_their_second_turn() {
+    let config = RolloutConfig {
+        mode: TrialMode::CarryOver,
+        ..config(1)
+    };
+    let mut policy = Recorder::new(Loser::default());
+    let out = run(&keydoor(), &mut policy, &[4], &config);
+    assert!(
+        policy
+            .batches
+            .iter()
+            .all(|(kind, _)| *kind == RequestKind::Act),
+        "no reflection"
+    );
+    let prompt = |attempt, turn| {
+        let row = out
+            .rows
+            .iter()
+            .find(|r| r.attempt == attempt && r.turn == turn)
+            .unwrap();
+        row.prompt.clone()
+    };
+    // The first turn of every attempt is prompted as the first attempt's.
+    assert_eq!(prompt(1, 0), prompt(0, 0));
+    assert_eq!(prompt(2, 0), prompt(0, 0));
+    // From the second turn on the log runs on: attempt 1's two turns (which
+    // ran out of turns, so nothing stops the window) and then this one.
+    let second = prompt(1, 1);
+    assert!(
+        second.contains("Action 1: ") && second.contains("Action 3: "),
+        "{second}"
+    );
+    assert!(!second.contains("Action 4: ") && !second.contains("trial #"));
+    // Zero-shot shows only the current attempt.
+    let zero = run(
+        &keydoor(),
+        &mut Loser::default(),
+        &[4],
+        &RolloutConfig {
+            mode: TrialMode::ZeroShot,
+            ..config.clone()
+        },
+    );
+    assert!(!zero.rows[3].prompt.contains("Action 3: "));
+}
+
+/// Reports one prompt token per character, like a policy with a tokenizer.
+struct CharTokens;
+
+impl Policy for CharTokens {
+    fn name(&self) -> String {
+        "char-tokens".into()
+    }
+    fn generate(
+        &mut self,
+        requests: &[lamer_policy::PolicyRequest],
+        _sampling: &lamer_policy::SamplingParams,
+    ) -> Result<Vec<lamer_policy::PolicyResponse>, lamer_policy::PolicyError> {
+        Ok(requests
+            .iter()
+            .map(|r| {
+                let chars = r.messages.iter().map(|m| m.content.chars().count()).sum();
+                let mut response =
+                    lamer_policy::PolicyResponse::scripted("<action>open 1</action>");
+                response.prompt_ids = vec![0; chars];
+                response
+            })
+            .collect())
+    }
+}
+
+#[test]
+fn a_prompt_over_the_limit_stops_the_rollout_with_one_line() {
+    let generous = RolloutConfig {
+        max_prompt_tokens: Some(100_000),
+        ..config(1)
+    };
+    assert!(
+        run_rollout(
+            &keydoor(),
+            &mut CharTokens,
+            &groups(&[0]),
+            &generous,
+            &mut NoObserver
+        )
+        .is_ok()
+    );
+    let tight = RolloutConfig {
+        max_prompt_tokens: Some(50),
+        ..config(1)
+    };
+    let err = run_rollout(
+        &keydoor(),
+        &mut CharTokens,
+        &groups(&[0]),
+        &tight,
+        &mut NoObserver,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("play prompt of task test/0 (attempt 1, turn 1)")
+            && err.contains("over the limit of 50"),
+        "{err}"
+    );
+    assert!(!err.contains('\n'));
+}
+
+#[test]
+fn failed_trials_leave_the_update() {
+    let factory = Faulty {
+        inner: keydoor(),
+        bad_task: 2,
+        fail_on_step: 3,
+        fail_reset: false,
+    };
+    let out = run(&factory, &mut Loser::default(), &[1, 2, 3], &config(1));
+    let total = out.rows.len();
+    let bad_rows = out.rows.iter().filter(|r| r.group == 1).count();
+    assert!(bad_rows > 0);
+    let (kept, failed) = lamer_host::train::trainer::drop_failed_trials(out);
+    assert_eq!(failed, 1);
+    assert_eq!(kept.rows.len(), total - bad_rows);
+    assert!(kept.rows.iter().all(|r| r.group != 1));
+    assert_eq!(
+        kept.trials.len(),
+        3,
+        "the trial still counts in the metrics"
+    );
+}

@@ -55,6 +55,11 @@ pub struct HistoryTurn {
     pub action: String,
     /// The raw observation after the action.
     pub observation: String,
+    /// The environment ended the episode with this turn (a win, a loss, a
+    /// deadlock; not the turn limit). The official carried-over history of
+    /// the RL baselines' evaluation stops at such a turn.
+    #[serde(default)]
+    pub terminated: bool,
 }
 
 impl HistoryTurn {
@@ -62,7 +67,14 @@ impl HistoryTurn {
         HistoryTurn {
             action: action.into(),
             observation: observation.into(),
+            terminated: false,
         }
+    }
+
+    /// Marks the turn as the one the environment ended the episode with.
+    pub fn ending(mut self, terminated: bool) -> Self {
+        self.terminated = terminated;
+        self
     }
 }
 

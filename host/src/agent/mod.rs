@@ -18,7 +18,7 @@ pub mod prompt;
 
 pub use memory::{HistoryTurn, MemoryMode, PastAttempt};
 pub use parse::{
-    ActionParsing, InvalidFallback, MAX_REFLECTION_CHARS, ParsedAction, ParsingTable,
-    extract_action, extract_reflection,
+    INFO_ADMISSIBLE, InvalidFallback, MAX_REFLECTION_CHARS, ParsedAction, ParsingTable,
+    ResponseParsing, TagSpan, ValidityRule, extract_action, extract_reflection,
 };
 pub use prompt::{PlayView, PromptAssembler, REFLECTION_ANCHOR};

@@ -49,6 +49,10 @@ pub struct PlayView<'a> {
     /// The admissible actions now; shown only when the environment's pieces
     /// ask for them.
     pub admissible: &'a [String],
+    /// `current` is the log of every attempt so far, shown the way the
+    /// official evaluation of the RL baselines shows it (see
+    /// [`PromptAssembler::carried_log`]).
+    pub carry_over: bool,
 }
 
 /// Renders the play and reflect prompts of one environment.
@@ -152,18 +156,15 @@ impl<'a> PromptAssembler<'a> {
             block.push_str(&format!(" Your actions and observations were:\n{log}"));
         }
         if self.memory.shows_reflection() {
+            // A missing reflection shows as nothing after the colon, as in
+            // the official prompts (no placeholder text).
             let reflection = past.reflection.as_deref().unwrap_or("").trim();
-            let reflection = if reflection.is_empty() {
-                "(none)"
-            } else {
-                reflection
-            };
             let joiner = if self.memory.shows_history() {
                 "\n"
             } else {
                 " "
             };
-            block.push_str(&format!("{joiner}Your reflection is: {reflection}"));
+            block.push_str(&format!("{joiner}Your reflection is: {reflection}").trim_end());
         }
         Ok(block)
     }
@@ -176,11 +177,19 @@ impl<'a> PromptAssembler<'a> {
             }));
         }
         let window = &self.pieces.history;
-        let log = self.log(
-            view.current,
-            window.play_turns,
-            window.play_full_observations,
-        )?;
+        let log = if view.carry_over {
+            self.carried_log(
+                view.current,
+                window.play_turns,
+                window.play_full_observations,
+            )?
+        } else {
+            self.log(
+                view.current,
+                window.play_turns,
+                window.play_full_observations,
+            )?
+        };
         let opening = if view.attempt > 0 {
             format!("Currently you're on trial #{trial}. You have")
         } else {
@@ -196,8 +205,38 @@ impl<'a> PromptAssembler<'a> {
     fn log(&self, history: &[HistoryTurn], turns: u32, full: u32) -> Result<String, SessionError> {
         let first = history.len().saturating_sub(turns as usize);
         let full_from = history.len().saturating_sub(full as usize);
+        self.log_lines(history, first..history.len(), full_from)
+    }
+
+    /// The official memory of an evaluation without reflection
+    /// (`val_do_reflection=False`): one log runs on across attempts, so the
+    /// window of the last `turns` turns can show the end of the previous
+    /// attempt, numbered as one sequence; the newest `full` turns of that
+    /// window are shown in full, and the window stops after the first turn
+    /// in it that ended its episode (the official `fetch` breaks there).
+    pub fn carried_log(
+        &self,
+        history: &[HistoryTurn],
+        turns: u32,
+        full: u32,
+    ) -> Result<String, SessionError> {
+        let first = history.len().saturating_sub(turns as usize);
+        let full_from = history.len().saturating_sub(full as usize);
+        let end = history[first..]
+            .iter()
+            .position(|t| t.terminated)
+            .map_or(history.len(), |i| first + i + 1);
+        self.log_lines(history, first..end, full_from)
+    }
+
+    fn log_lines(
+        &self,
+        history: &[HistoryTurn],
+        shown: std::ops::Range<usize>,
+        full_from: usize,
+    ) -> Result<String, SessionError> {
         let mut lines = Vec::new();
-        for (i, turn) in history.iter().enumerate().skip(first) {
+        for (i, turn) in history.iter().enumerate().take(shown.end).skip(shown.start) {
             let observation = if i >= full_from {
                 turn.observation.clone()
             } else {
@@ -257,6 +296,7 @@ mod tests {
                 past: &[],
                 current: &history,
                 admissible: &[],
+                carry_over: false,
             })
             .unwrap();
         assert!(!prompt.contains("Action 2:"), "{prompt}");
@@ -281,6 +321,7 @@ mod tests {
                     past: &past,
                     current: &[],
                     admissible: &[],
+                    carry_over: false,
                 })
                 .unwrap()
         };
@@ -298,5 +339,64 @@ mod tests {
                 prompt.contains("Currently you're on trial #2, starting from the initial state.")
             );
         }
+    }
+    #[test]
+    fn a_missing_reflection_shows_as_nothing() {
+        let env = NativeEnv::<keydoor::KeyDoor>::new();
+        let pieces = PromptPieces::new("role", "rules");
+        let past = [PastAttempt {
+            turns: turns(1),
+            reflection: Some(String::new()),
+        }];
+        let prompt = PromptAssembler::new(&env, &pieces, MemoryMode::ReflectionOnly)
+            .play(&PlayView {
+                attempt: 1,
+                initial_observation: "start",
+                past: &past,
+                current: &[],
+                admissible: &[],
+                carry_over: false,
+            })
+            .unwrap();
+        assert!(
+            prompt.contains("the task is NOT successfully completed. Your reflection is:\n\n"),
+            "{prompt}"
+        );
+        assert!(!prompt.contains("(none)"));
+    }
+
+    #[test]
+    fn the_carried_log_runs_on_across_attempts_and_stops_at_an_episode_end() {
+        let env = NativeEnv::<keydoor::KeyDoor>::new();
+        let mut pieces = PromptPieces::new("role", "rules");
+        pieces.history.play_turns = 3;
+        pieces.history.play_full_observations = 1;
+        let assembler = PromptAssembler::new(&env, &pieces, MemoryMode::ReflectionOnly);
+        // Attempt 1 ran out of turns (not terminated): turns 1–2; attempt 2
+        // so far: turns 3–4. The window is turns 2–4, numbered as one log.
+        let mut log = turns(4);
+        let carried = assembler.carried_log(&log, 3, 1).unwrap();
+        assert_eq!(
+            carried,
+            "Action 2: open 2\nObservation 2: ...\nAction 3: open 3\nObservation 3: ...\n\
+             Action 4: open 4\nObservation 4: obs 4"
+        );
+        // Attempt 1 ended in a loss at turn 2: the window stops there, so the
+        // current attempt's turns are not shown at all.
+        log[1].terminated = true;
+        let carried = assembler.carried_log(&log, 3, 1).unwrap();
+        assert_eq!(carried, "Action 2: open 2\nObservation 2: ...");
+        let prompt = assembler
+            .play(&PlayView {
+                attempt: 0,
+                initial_observation: "start",
+                past: &[],
+                current: &log,
+                admissible: &[],
+                carry_over: true,
+            })
+            .unwrap();
+        assert!(prompt.contains("You have already taken the following actions:\nAction 2: open 2"));
+        assert!(!prompt.contains("trial #"));
     }
 }

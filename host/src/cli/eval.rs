@@ -11,7 +11,7 @@ use lamer_policy::{DType, Device, ExpertPolicy, LlmPolicy, ModelSource, Policy, 
 use lamer_policy::{PolicyError, PolicyRequest, PolicyResponse, SamplingParams};
 
 use super::plugin_args::PluginArgs;
-use crate::agent::{MemoryMode, ParsingTable};
+use crate::agent::{MemoryMode, ParsingTable, ValidityRule};
 use crate::eval::{EvalConfig, evaluate, write_outputs};
 use crate::rollout::{Phase, RolloutConfig, RolloutObserver, TrialMode, TrialResult};
 
@@ -61,14 +61,20 @@ pub struct EvalArgs {
     pub attempts: u32,
 
     /// `reflexion`: reflect after each failed attempt and carry the memory
-    /// (LaMer's loop); `zero-shot`: independent attempts without memory (how
-    /// RL baselines are evaluated).
+    /// (LaMer's loop); `carry-over`: no reflection, the history window runs
+    /// on from earlier attempts (the official evaluation of RL baselines);
+    /// `zero-shot`: clean independent attempts without memory.
     #[arg(long, value_enum, default_value = "reflexion")]
     pub mode: TrialMode,
 
     /// What later attempts remember of failed ones.
     #[arg(long, value_enum, default_value = "reflection-only")]
     pub memory: MemoryMode,
+    /// What counts as an invalid action in the report: `format` (missing or
+    /// malformed tags, or an action the environment cannot read; official) or
+    /// `env-accepted` (also actions the environment does not admit).
+    #[arg(long, value_enum, default_value = "format")]
+    pub validity: ValidityRule,
 
     /// First-attempt samples per task for the trajectory-diversity metric
     /// (entropy of action sequences); 0 skips it.
@@ -174,6 +180,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             env_config,
             parsing: ParsingTable::default(),
             expert_hints: args.policy == PolicyKind::Expert,
+            validity: args.validity,
             ..RolloutConfig::default()
         },
     };

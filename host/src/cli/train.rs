@@ -60,6 +60,10 @@ pub struct TrainArgs {
     /// The longest response, in tokens [default: the recipe's `lengths.max_new_tokens`].
     #[arg(long)]
     pub max_new_tokens: Option<usize>,
+    /// The longest prompt, in tokens; a longer one stops the run with an error
+    /// [default: the recipe's `lengths.max_prompt_tokens`].
+    #[arg(long)]
+    pub max_prompt_tokens: Option<usize>,
     /// Validate on held-out tasks every this many steps (0 = never) [default: the
     /// recipe's `schedule.val_every`].
     #[arg(long)]
@@ -118,7 +122,7 @@ impl TrainArgs {
             group_size: self.group_size,
             attempts: self.attempts,
             max_new_tokens: self.max_new_tokens,
-            max_prompt_tokens: None,
+            max_prompt_tokens: self.max_prompt_tokens,
             val_every: self.val_every,
             val_tasks: self.val_tasks,
             save_every: self.save_every,

@@ -122,19 +122,23 @@ pub fn evaluate(
             task: Task::new(&config.split, index),
         })
         .collect();
+    evaluate_tasks(factory, policy, config, &groups, observer)
+}
 
+/// Runs the evaluation on the given tasks (of `config.split`) instead of the
+/// range `first_task .. first_task + tasks`.
+pub fn evaluate_tasks(
+    factory: &dyn EnvFactory,
+    policy: &mut dyn Policy,
+    config: &EvalConfig,
+    groups: &[TaskGroup],
+    observer: &mut dyn RolloutObserver,
+) -> Result<EvalOutcome, EvalError> {
     let main = RolloutConfig {
         group_size: 1,
         ..config.rollout.clone()
     };
-    let output = run_batched(
-        factory,
-        policy,
-        &groups,
-        &main,
-        config.batch_tasks,
-        observer,
-    )?;
+    let output = run_batched(factory, policy, groups, &main, config.batch_tasks, observer)?;
 
     let mut diversity = None;
     let mut diversity_trials = Vec::new();
@@ -149,7 +153,7 @@ pub fn evaluate(
         let samples = run_batched(
             factory,
             policy,
-            &groups,
+            groups,
             &sampling,
             config.batch_tasks,
             observer,

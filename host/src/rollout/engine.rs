@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use super::row::{AttemptOutcome, Phase, Row, StepRecord, TrialFailure, TrialResult};
 use crate::agent::{
-    HistoryTurn, MemoryMode, ParsingTable, PastAttempt, PlayView, PromptAssembler,
-    REFLECTION_ANCHOR, extract_reflection,
+    HistoryTurn, INFO_ADMISSIBLE, MemoryMode, ParsingTable, PastAttempt, PlayView, PromptAssembler,
+    REFLECTION_ANCHOR, ResponseParsing, ValidityRule,
 };
 
 /// How attempts after the first are played.
@@ -19,8 +19,16 @@ pub enum TrialMode {
     /// after each failed attempt and carry the memory into the next.
     #[default]
     Reflexion,
-    /// Independent attempts: no reflection, no memory.
+    /// Independent attempts: no reflection, no memory; every attempt sees
+    /// exactly the prompts of a first attempt.
     ZeroShot,
+    /// The official evaluation of the single-episode RL baselines
+    /// (`val_do_reflection=False`): no reflection, and every attempt is shown
+    /// as the first, but the history window runs on from the earlier
+    /// attempts' turns (from the second turn of an attempt on), so it can
+    /// show the previous attempt's tail. See
+    /// [`crate::agent::PromptAssembler::carried_log`].
+    CarryOver,
 }
 
 impl TrialMode {
@@ -28,6 +36,7 @@ impl TrialMode {
         match self {
             TrialMode::Reflexion => "reflexion",
             TrialMode::ZeroShot => "zero-shot",
+            TrialMode::CarryOver => "carry-over",
         }
     }
 }
@@ -53,6 +62,13 @@ pub struct RolloutConfig {
     /// A host-side bound on turns per attempt, in case an environment never
     /// ends an episode; the environment's own turn limit normally ends it first.
     pub turn_cap: u32,
+    /// What counts as an invalid turn.
+    pub validity: ValidityRule,
+    /// A prompt longer than this many tokens stops the rollout with an error,
+    /// as the official `truncation='error'` does (never a silent cut).
+    /// Checked on the token ids the policy reports (scripted policies report
+    /// none).
+    pub max_prompt_tokens: Option<usize>,
 }
 
 impl Default for RolloutConfig {
@@ -68,6 +84,8 @@ impl Default for RolloutConfig {
             parsing: ParsingTable::default(),
             expert_hints: false,
             turn_cap: 256,
+            validity: ValidityRule::Format,
+            max_prompt_tokens: None,
         }
     }
 }
@@ -89,6 +107,19 @@ pub enum RolloutError {
     ResponseCount { expected: usize, got: usize },
     #[error("invalid rollout settings: {0}")]
     Config(String),
+    #[error(
+        "a {phase} prompt of task {task} (attempt {attempt}, turn {turn}) is {tokens} tokens, \
+         over the limit of {limit} (lengths.max_prompt_tokens / --max-prompt-tokens); raise \
+         the limit or shorten what the prompt carries (memory mode, history window)"
+    )]
+    PromptTooLong {
+        phase: &'static str,
+        task: String,
+        attempt: u32,
+        turn: u32,
+        tokens: usize,
+        limit: usize,
+    },
 }
 
 /// Hooks for progress reporting.
@@ -250,7 +281,7 @@ pub fn run_rollout(
             }
             if config.mode == TrialMode::Reflexion {
                 reflect_phase(
-                    factory, policy, &mut slots, attempt, config, &mut rows, observer,
+                    factory, policy, &mut slots, attempt, config, &parsing, &mut rows, observer,
                 )?;
             }
             for slot in slots.iter_mut() {
@@ -324,27 +355,62 @@ fn end_slot(slot: &mut Slot, finished: &mut Vec<TrialResult>, observer: &mut dyn
     }
 }
 
+/// Where a batch of requests stands in the rollout, for error messages.
+struct BatchPlace<'a> {
+    phase: Phase,
+    attempt: u32,
+    turn: u32,
+    slots: &'a [Slot],
+    batch: &'a [usize],
+}
+
 fn generate(
     policy: &mut dyn Policy,
     requests: &[PolicyRequest],
-    sampling: &SamplingParams,
+    config: &RolloutConfig,
+    place: BatchPlace<'_>,
 ) -> Result<Vec<lamer_policy::PolicyResponse>, RolloutError> {
-    let responses = policy.generate(requests, sampling)?;
+    let responses = policy.generate(requests, &config.sampling)?;
     if responses.len() != requests.len() {
         return Err(RolloutError::ResponseCount {
             expected: requests.len(),
             got: responses.len(),
         });
     }
+    if let Some(limit) = config.max_prompt_tokens {
+        let over = responses
+            .iter()
+            .zip(place.batch)
+            .find(|(r, _)| r.prompt_ids.len() > limit);
+        if let Some((response, &index)) = over {
+            let task = match &place.slots[index] {
+                Slot::Live(trial) => trial.result.task.to_string(),
+                Slot::Ended => String::from("?"),
+            };
+            return Err(RolloutError::PromptTooLong {
+                phase: match place.phase {
+                    Phase::Play => "play",
+                    Phase::Reflect => "reflect",
+                },
+                task,
+                attempt: place.attempt + 1,
+                turn: place.turn + 1,
+                tokens: response.prompt_ids.len(),
+                limit,
+            });
+        }
+    }
     Ok(responses)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn reflect_phase(
     factory: &dyn EnvFactory,
     policy: &mut dyn Policy,
     slots: &mut [Slot],
     attempt: u32,
     config: &RolloutConfig,
+    parsing: &ResponseParsing,
     rows: &mut Vec<Row>,
     observer: &mut dyn RolloutObserver,
 ) -> Result<(), RolloutError> {
@@ -381,12 +447,19 @@ fn reflect_phase(
         return Ok(());
     }
     observer.on_batch(Phase::Reflect, attempt, 0, requests.len());
-    let responses = generate(policy, &requests, &config.sampling)?;
+    let place = BatchPlace {
+        phase: Phase::Reflect,
+        attempt,
+        turn: 0,
+        slots,
+        batch: &batch,
+    };
+    let responses = generate(policy, &requests, config, place)?;
     for ((index, request), response) in batch.into_iter().zip(requests).zip(responses) {
         let Some(trial) = slots[index].live() else {
             continue;
         };
-        let reflection = extract_reflection(&response.text);
+        let reflection = parsing.reflection(&response.text);
         let tagged = reflection.is_some();
         let reflection = reflection.unwrap_or_default();
         trial.pending_reflection = Some(reflection.clone());
@@ -424,7 +497,7 @@ fn play_phase(
     slots: &mut [Slot],
     attempt: u32,
     config: &RolloutConfig,
-    parsing: &crate::agent::ActionParsing,
+    parsing: &ResponseParsing,
     rows: &mut Vec<Row>,
     observer: &mut dyn RolloutObserver,
 ) -> Result<(), RolloutError> {
@@ -474,7 +547,14 @@ fn play_phase(
             return Ok(());
         }
         observer.on_batch(Phase::Play, attempt, turn, requests.len());
-        let responses = generate(policy, &requests, &config.sampling)?;
+        let place = BatchPlace {
+            phase: Phase::Play,
+            attempt,
+            turn,
+            slots,
+            batch: &batch,
+        };
+        let responses = generate(policy, &requests, config, place)?;
         for ((index, request), response) in batch.into_iter().zip(requests).zip(responses) {
             let Some(trial) = slots[index].live() else {
                 continue;
@@ -492,7 +572,11 @@ fn play_phase(
             } else {
                 step.action_echo.clone()
             };
-            let valid = parsed.tagged && step.action_valid;
+            let valid = config.validity.judge(
+                parsed.tagged,
+                step.action_valid,
+                step.info_value(INFO_ADMISSIBLE),
+            );
             let done = step.done();
             let anchor = std::mem::replace(&mut trial.last_observation, step.observation.clone());
             let row = Row {
@@ -517,9 +601,9 @@ fn play_phase(
                 won: step.won,
                 done,
             };
-            trial
-                .current
-                .push(HistoryTurn::new(echo.clone(), step.observation.clone()));
+            trial.current.push(
+                HistoryTurn::new(echo.clone(), step.observation.clone()).ending(step.terminated),
+            );
             if let Some(outcome) = trial.result.attempts.last_mut() {
                 outcome.steps.push(StepRecord {
                     action: parsed.env_action,
@@ -560,17 +644,31 @@ fn play_request(
     } else {
         None
     };
-    let (shown_attempt, past): (u32, &[PastAttempt]) = match config.mode {
-        TrialMode::Reflexion => (attempt, &trial.past),
-        TrialMode::ZeroShot => (0, &[]),
+    let carried: Vec<HistoryTurn>;
+    let (shown_attempt, past, current): (u32, &[PastAttempt], &[HistoryTurn]) = match config.mode {
+        TrialMode::Reflexion => (attempt, &trial.past, &trial.current),
+        TrialMode::ZeroShot => (0, &[], &trial.current),
+        // The first turn of every attempt shows no history, as officially.
+        TrialMode::CarryOver if trial.current.is_empty() => (0, &[], &[]),
+        TrialMode::CarryOver => {
+            carried = trial
+                .past
+                .iter()
+                .flat_map(|p| p.turns.iter())
+                .chain(&trial.current)
+                .cloned()
+                .collect();
+            (0, &[], &carried)
+        }
     };
     let prompt = PromptAssembler::new(factory, &trial.pieces, config.memory)
         .play(&PlayView {
             attempt: shown_attempt,
             initial_observation: &trial.result.initial_observation,
             past,
-            current: &trial.current,
+            current,
             admissible: &admissible,
+            carry_over: config.mode == TrialMode::CarryOver,
         })
         .map_err(|e| ("brief_observation", e))?;
     Ok(PolicyRequest {

@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use super::advantages::Estimator;
 use super::ppo::PpoConfig;
 use super::returns::ReturnVariant;
-use crate::agent::MemoryMode;
+use crate::agent::{MemoryMode, ValidityRule};
 use crate::rollout::TrialMode;
 
 /// The shipped recipes, by environment name.
@@ -146,8 +146,19 @@ pub struct TrialSection {
     /// The official code's cross-episode return (default) or the paper's formula.
     #[serde(default)]
     pub return_variant: ReturnVariant,
-    /// Subtracted from a row's episode score when its tags were missing.
+    /// Subtracted from a row's episode score when the turn was invalid.
     pub invalid_penalty: f64,
+    /// What counts as an invalid turn: `format` (missing or malformed tags,
+    /// or an action the environment cannot read: the official rule) or
+    /// `env-accepted` (also an action the environment does not admit, e.g.
+    /// an inadmissible ALFWorld command).
+    #[serde(default)]
+    pub validity: ValidityRule,
+    /// Turns per attempt at validation when they differ from training (the
+    /// official ALFWorld evaluation plays 30); also given to the plugin as
+    /// its `max_turns` config for validation.
+    #[serde(default)]
+    pub val_max_turns: Option<u32>,
     /// Weight of GiGPO's step-level advantage.
     #[serde(default = "one")]
     pub step_advantage_weight: f64,
@@ -258,6 +269,12 @@ pub struct ScheduleSection {
     /// Validate once before the first step.
     #[serde(default = "yes")]
     pub val_before_train: bool,
+    /// Which held-out tasks each validation plays: `fixed` (the first
+    /// `val_tasks` of the split every time) or `fresh` (new tasks drawn from
+    /// the run seed and the step at every validation, as the official code
+    /// draws new seeds).
+    #[serde(default)]
+    pub val_task_draw: ValTaskDraw,
     /// Save a checkpoint every this many steps (0: only at the end).
     pub save_every: usize,
     /// The run seed: task sampling, rollouts and initialisation derive from it.
@@ -267,6 +284,53 @@ pub struct ScheduleSection {
 
 fn yes() -> bool {
     true
+}
+
+/// Which held-out tasks a validation plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ValTaskDraw {
+    /// The first `val_tasks` tasks of the split, at every validation.
+    #[default]
+    Fixed,
+    /// `val_tasks` tasks drawn anew at every validation (official).
+    Fresh,
+}
+
+/// How the single-episode RL baselines (`--algo gigpo|grpo`) train and are
+/// evaluated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BaselineSection {
+    /// Attempts per training trial. 1 (the default) is a single-episode
+    /// baseline with N·G trials per task, the paper's equal budget; more
+    /// attempts train trials with reflection and cross-episode returns like
+    /// LaMer, which is what the official MineSweeper baseline scripts do
+    /// (`env.num_attempts=3`, group 24).
+    #[serde(default = "one_attempt")]
+    pub train_attempts: u32,
+    /// How the N validation attempts are played: `carry-over` (official:
+    /// no reflection, the history runs on from the earlier attempts; the
+    /// paper recipes) or `zero-shot` (clean independent attempts; the default
+    /// of a recipe that does not say).
+    #[serde(default = "zero_shot")]
+    pub val_mode: TrialMode,
+}
+
+fn one_attempt() -> u32 {
+    1
+}
+fn zero_shot() -> TrialMode {
+    TrialMode::ZeroShot
+}
+
+impl Default for BaselineSection {
+    fn default() -> Self {
+        BaselineSection {
+            train_attempts: one_attempt(),
+            val_mode: zero_shot(),
+        }
+    }
 }
 
 /// Overrides of a recipe's settings: the `[scale]` section and the CLI flags.
@@ -336,6 +400,8 @@ pub struct Recipe {
     #[serde(default)]
     pub ppo: PpoConfig,
     pub schedule: ScheduleSection,
+    #[serde(default)]
+    pub baselines: BaselineSection,
     /// Overrides for the tiny CPU scale.
     #[serde(default)]
     pub scale: Overrides,
@@ -406,6 +472,22 @@ impl Recipe {
         }
     }
 
+    /// The env config of validation: [`Recipe::env_config_json`] with
+    /// `max_turns` set to `trial.val_max_turns` when the recipe has one.
+    pub fn val_env_config_json(&self) -> String {
+        let Some(turns) = self.trial.val_max_turns else {
+            return self.env_config_json();
+        };
+        let mut config = self.env.config.clone();
+        config.insert("max_turns".into(), toml::Value::Integer(turns.into()));
+        serde_json::to_string(&config).unwrap_or_default()
+    }
+
+    /// Turns per attempt at validation.
+    pub fn val_max_turns(&self) -> u32 {
+        self.trial.val_max_turns.unwrap_or(self.trial.max_turns)
+    }
+
     /// Checks the settings that would otherwise fail deep inside a run.
     pub fn validate(&self) -> Result<(), RecipeError> {
         let bad = |m: String| Err(RecipeError::Invalid(m));
@@ -437,6 +519,11 @@ impl Recipe {
         if self.lengths.max_new_tokens == 0 {
             return bad("lengths.max_new_tokens must be at least 1".into());
         }
+        if self.baselines.train_attempts == 0 || self.trial.val_max_turns == Some(0) {
+            return bad(
+                "baselines.train_attempts and trial.val_max_turns must be at least 1".into(),
+            );
+        }
         Ok(())
     }
 
@@ -455,21 +542,31 @@ impl Recipe {
                 val_attempts: n,
                 val_mode: TrialMode::Reflexion,
             },
-            Algo::Gigpo | Algo::Grpo => Plan {
-                algo,
-                train_attempts: 1,
-                train_group_size: g * n as usize,
-                train_mode: TrialMode::ZeroShot,
-                estimator: if algo == Algo::Gigpo {
-                    Estimator::Gigpo
-                } else {
-                    Estimator::Grpo
-                },
-                // One attempt: nothing crosses episodes.
-                gamma_traj: 0.0,
-                val_attempts: n,
-                val_mode: TrialMode::ZeroShot,
-            },
+            Algo::Gigpo | Algo::Grpo => {
+                let attempts = self.baselines.train_attempts;
+                let multi = attempts > 1;
+                Plan {
+                    algo,
+                    train_attempts: attempts,
+                    train_group_size: g * n as usize,
+                    // More than one attempt: the official scripts keep
+                    // reflection on (`do_reflection` defaults to true).
+                    train_mode: if multi {
+                        TrialMode::Reflexion
+                    } else {
+                        TrialMode::ZeroShot
+                    },
+                    estimator: if algo == Algo::Gigpo {
+                        Estimator::Gigpo
+                    } else {
+                        Estimator::Grpo
+                    },
+                    // One attempt: nothing crosses episodes.
+                    gamma_traj: if multi { self.trial.gamma_traj } else { 0.0 },
+                    val_attempts: n,
+                    val_mode: self.baselines.val_mode,
+                }
+            }
         }
     }
 }
@@ -551,7 +648,7 @@ mod tests {
         assert_eq!(gigpo.train_group_size, 24);
         assert_eq!(gigpo.train_attempts, 1);
         assert_eq!(gigpo.val_attempts, 3);
-        assert_eq!(gigpo.val_mode, TrialMode::ZeroShot);
+        assert_eq!(gigpo.val_mode, TrialMode::CarryOver);
         assert_eq!(grpo.estimator, Estimator::Grpo);
         assert_eq!(lamer.train_mode, TrialMode::Reflexion);
     }
@@ -576,6 +673,46 @@ mod tests {
     }
 
     #[test]
+    fn minesweeper_baselines_train_three_attempts_as_the_official_scripts() {
+        let r = Recipe::builtin("minesweeper").unwrap();
+        let gigpo = r.plan(Algo::Gigpo);
+        assert_eq!(gigpo.train_attempts, 3);
+        assert_eq!(gigpo.train_group_size, 24);
+        assert_eq!(gigpo.train_mode, TrialMode::Reflexion);
+        assert_eq!(gigpo.gamma_traj, 0.6);
+        // Everywhere else the baselines train single attempts.
+        for env in ["sokoban", "webshop", "alfworld", "keydoor"] {
+            let plan = Recipe::builtin(env).unwrap().plan(Algo::Grpo);
+            assert_eq!(plan.train_attempts, 1, "{env}");
+            assert_eq!(plan.gamma_traj, 0.0, "{env}");
+        }
+    }
+
+    #[test]
+    fn paper_recipes_run_the_official_behaviour() {
+        for env in ["sokoban", "minesweeper", "webshop", "alfworld"] {
+            let r = Recipe::builtin(env).unwrap();
+            assert_eq!(r.schedule.val_task_draw, ValTaskDraw::Fresh, "{env}");
+            assert_eq!(r.trial.validity, ValidityRule::Format, "{env}");
+            assert_eq!(r.baselines.val_mode, TrialMode::CarryOver, "{env}");
+        }
+        let sokoban = Recipe::builtin("sokoban").unwrap();
+        assert_eq!(
+            sokoban.env.config.get("faithful"),
+            Some(&toml::Value::Boolean(true))
+        );
+        assert_eq!(
+            Recipe::builtin("alfworld").unwrap().trial.val_max_turns,
+            Some(30)
+        );
+        // A recipe that says nothing (keydoor's) keeps the fixed tasks.
+        let keydoor = Recipe::builtin("keydoor").unwrap();
+        assert_eq!(keydoor.schedule.val_task_draw, ValTaskDraw::Fixed);
+        assert_eq!(keydoor.trial.val_max_turns, None);
+        assert_eq!(keydoor.baselines.val_mode, TrialMode::ZeroShot);
+    }
+
+    #[test]
     fn round_trips_through_toml() {
         let r = Recipe::builtin("minesweeper").unwrap();
         let text = r.to_toml().unwrap();
@@ -592,6 +729,16 @@ mod tests {
         let err = Recipe::from_toml(&bad, "bad").unwrap_err().to_string();
         assert!(err.contains("gamma_traj"), "{err}");
         assert!(Recipe::builtin("nope").is_err());
+    }
+
+    #[test]
+    fn validation_turns_reach_the_plugin_config() {
+        let alfworld = Recipe::builtin("alfworld").unwrap();
+        assert_eq!(alfworld.val_max_turns(), 30);
+        assert_eq!(alfworld.val_env_config_json(), r#"{"max_turns":30}"#);
+        let sokoban = Recipe::builtin("sokoban").unwrap();
+        assert_eq!(sokoban.val_max_turns(), 7);
+        assert_eq!(sokoban.val_env_config_json(), sokoban.env_config_json());
     }
 
     #[test]

@@ -36,10 +36,10 @@ use super::checkpoint::{
     save_checkpoint,
 };
 use super::metrics::{MetricsError, MetricsLog, StepMetrics};
-use super::recipe::{Algo, Plan, Recipe, RecipeError, Scale};
+use super::recipe::{Algo, Plan, Recipe, RecipeError, Scale, ValTaskDraw};
 use super::returns::{Discounts, rollout_returns};
 use super::update::{TrainRow, UpdateConfig, UpdateError, ppo_update};
-use crate::eval::{EvalConfig, EvalError, evaluate};
+use crate::eval::{EvalConfig, EvalError, evaluate, evaluate_tasks};
 use crate::rollout::{
     NoObserver, RolloutConfig, RolloutError, RolloutOutput, Row, TaskGroup, run_rollout,
 };
@@ -303,12 +303,46 @@ pub fn rollout_metrics(
     stats("critic/returns", returns, m);
 }
 
+/// The rollout's rows without those of trials that an environment error
+/// ended, and how many trials that was: a crashed trial's returns run over a
+/// truncated trial, so its rows must not bias its group's advantages.
+pub fn drop_failed_trials(mut output: RolloutOutput) -> (RolloutOutput, usize) {
+    let failed: std::collections::HashSet<usize> = output
+        .trials
+        .iter()
+        .filter(|t| t.failure.is_some())
+        .map(|t| t.trial_uid)
+        .collect();
+    output.rows.retain(|r| !failed.contains(&r.trial_uid));
+    (output, failed.len())
+}
+
+/// The held-out tasks of a fresh validation at `step`: `count` tasks drawn
+/// from the run seed and the step alone, as the official validation draws
+/// new seeds every time.
+pub fn fresh_validation_tasks(
+    split: &str,
+    task_count: u64,
+    count: usize,
+    seed: u64,
+    step: usize,
+) -> Vec<TaskGroup> {
+    let mut rng = SeededRng::new(mix_seed(mix_seed(seed, VALIDATION_SALT), step as u64));
+    (0..count)
+        .map(|id| TaskGroup {
+            id,
+            task: Task::new(split, rng.below(task_count.max(1))),
+        })
+        .collect()
+}
+
 /// Runs validation and records `val/pass@k` and `val/success_rate`.
 fn validate(
     factory: &dyn EnvFactory,
     learner: &mut Learner,
     recipe: &Recipe,
     plan: &Plan,
+    step: usize,
     m: &mut StepMetrics,
 ) -> Result<(), TrainError> {
     if recipe.schedule.val_tasks == 0 {
@@ -327,13 +361,41 @@ fn validate(
             memory: recipe.trial.memory,
             sampling: recipe.sampling.eval.params(recipe.lengths.max_new_tokens),
             seed: mix_seed(recipe.schedule.seed, VALIDATION_SALT),
-            env_config: recipe.env_config_json(),
+            env_config: recipe.val_env_config_json(),
             expert_hints: false,
-            turn_cap: recipe.trial.max_turns,
+            turn_cap: recipe.val_max_turns(),
+            validity: recipe.trial.validity,
+            max_prompt_tokens: Some(recipe.lengths.max_prompt_tokens),
             ..RolloutConfig::default()
         },
     };
-    let outcome = evaluate(factory, &mut learner.policy, &config, &mut NoObserver)?;
+    let outcome = match recipe.schedule.val_task_draw {
+        ValTaskDraw::Fixed => evaluate(factory, &mut learner.policy, &config, &mut NoObserver)?,
+        ValTaskDraw::Fresh => {
+            let split = &recipe.env.val_split;
+            let task_count = factory
+                .info()
+                .split(split)
+                .map(|s| s.task_count)
+                .ok_or_else(|| {
+                    TrainError::Config(format!("the environment has no split `{split}`"))
+                })?;
+            let tasks = fresh_validation_tasks(
+                split,
+                task_count,
+                recipe.schedule.val_tasks,
+                recipe.schedule.seed,
+                step,
+            );
+            evaluate_tasks(
+                factory,
+                &mut learner.policy,
+                &config,
+                &tasks,
+                &mut NoObserver,
+            )?
+        }
+    };
     for (k, p) in outcome.report.pass_at_k.iter().enumerate() {
         m.set(format!("val/pass@{}", k + 1), *p);
     }
@@ -465,7 +527,7 @@ pub fn train(factory: &dyn EnvFactory, options: TrainOptions) -> Result<TrainOut
 
     if start_step == 0 && recipe.schedule.val_before_train && recipe.schedule.val_every > 0 {
         let mut m = StepMetrics::new(0);
-        validate(factory, &mut learner, &recipe, &plan, &mut m)?;
+        validate(factory, &mut learner, &recipe, &plan, 0, &mut m)?;
         log.append(m)?;
     }
 
@@ -518,6 +580,8 @@ pub fn train(factory: &dyn EnvFactory, options: TrainOptions) -> Result<TrainOut
             env_config: recipe.env_config_json(),
             expert_hints: false,
             turn_cap: recipe.trial.max_turns,
+            validity: recipe.trial.validity,
+            max_prompt_tokens: Some(recipe.lengths.max_prompt_tokens),
             ..RolloutConfig::default()
         };
         bar.set_message("rollout");
@@ -529,6 +593,7 @@ pub fn train(factory: &dyn EnvFactory, options: TrainOptions) -> Result<TrainOut
             &mut NoObserver,
         )?;
         let rollout_s = started.elapsed().as_secs_f64();
+        let (output, failed_trials) = drop_failed_trials(output);
         let returns = rollout_returns(&output.rows, &discounts);
         let adv_rows = AdvantageRow::from_rows(&output.rows, &returns);
         let adv = advantages(&adv_rows, plan.estimator, &adv_config);
@@ -548,6 +613,7 @@ pub fn train(factory: &dyn EnvFactory, options: TrainOptions) -> Result<TrainOut
 
         let mut m = StepMetrics::new(step);
         rollout_metrics(&output, &adv, &returns.step_returns, &mut m);
+        m.set("train/failed_trials", failed_trials as f64);
         m.set("actor/pg_loss", update.pg_loss);
         m.set("actor/entropy", update.entropy);
         m.set("actor/pg_clipfrac", update.pg_clipfrac);
@@ -566,7 +632,7 @@ pub fn train(factory: &dyn EnvFactory, options: TrainOptions) -> Result<TrainOut
         if val_every > 0 && (step % val_every == 0 || step == recipe.schedule.steps) {
             bar.set_message("validation");
             let val_started = Instant::now();
-            validate(factory, &mut learner, &recipe, &plan, &mut m)?;
+            validate(factory, &mut learner, &recipe, &plan, step, &mut m)?;
             m.set("timing_s/validation", val_started.elapsed().as_secs_f64());
         }
         m.set("timing_s/step", started.elapsed().as_secs_f64());
@@ -600,4 +666,34 @@ pub fn train(factory: &dyn EnvFactory, options: TrainOptions) -> Result<TrainOut
     }
     outcome.metrics = log.records().to_vec();
     Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fresh_validation_tasks_are_new_at_every_step_and_reproducible() {
+        let at = |step| fresh_validation_tasks("test", 1 << 32, 16, 7, step);
+        assert_eq!(at(5), at(5));
+        assert_ne!(at(5), at(10));
+        let tasks = at(5);
+        assert_eq!(tasks.len(), 16);
+        assert!(
+            tasks
+                .iter()
+                .enumerate()
+                .all(|(i, g)| g.id == i && g.task.split == "test" && g.task.index < 1 << 32)
+        );
+        // Not the fixed first tasks, and not the training draw of that step.
+        assert_ne!(tasks.iter().map(|g| g.task.index).max(), Some(15));
+        let train: Vec<u64> = step_tasks("test", 1 << 32, 16, 7, 5)
+            .iter()
+            .map(|g| g.task.index)
+            .collect();
+        assert_ne!(
+            train,
+            tasks.iter().map(|g| g.task.index).collect::<Vec<_>>()
+        );
+    }
 }

@@ -22,7 +22,8 @@
 //! under `/data/json_2.1.1/` (see [`Config`]).
 //!
 //! Reward: 10 on the step that reaches the goal. Every command counts toward TextWorld's
-//! 50-command cap, invalid ones included ("Nothing happens."); reaching it ends the attempt
+//! 50-command cap, inadmissible ones included ("Nothing happens."; every command is a valid
+//! action, with info `admissible = false` when the game does not admit it); reaching it ends the attempt
 //! as `truncated`.
 
 pub mod data;
@@ -230,9 +231,15 @@ impl Environment for AlfWorld {
             .terminated(won)
             .truncated(truncated)
             .won(won)
-            .valid(chosen.is_some())
+            // Any text is a well-formed ALFWorld command, as in the official
+            // env: one the game does not admit just yields "Nothing happens."
+            // It is reported as `admissible = false`, not as an invalid
+            // action, so the host's validity rule decides whether it is
+            // penalised (officially it is not).
+            .valid(true)
             .echo(command)
-            .info("commands", episode.commands))
+            .info("commands", episode.commands)
+            .info("admissible", chosen.is_some()))
     }
 
     fn admissible_actions(&self) -> Vec<String> {

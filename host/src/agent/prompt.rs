@@ -164,7 +164,7 @@ impl<'a> PromptAssembler<'a> {
             } else {
                 " "
             };
-            block.push_str(&format!("{joiner}Your reflection is: {reflection}").trim_end());
+            block.push_str(format!("{joiner}Your reflection is: {reflection}").trim_end());
         }
         Ok(block)
     }

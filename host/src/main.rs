@@ -5,6 +5,8 @@ use clap::Parser;
 use lamer_host::cli::{Cli, run};
 
 fn main() -> std::process::ExitCode {
+    // SAFETY: first thing in main, before any thread exists.
+    unsafe { lamer_policy::threads::init_cpu_threads() };
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -5,9 +5,12 @@
 //! positions (pads do not advance them) and a key-padding mask that hides its
 //! pads from attention, so a row's output does not depend on how much padding
 //! its batch-mates forced on it. Prefill runs in row groups bounded by a token
-//! budget (attention scores grow with `rows × L²`). After each step, rows that
-//! emitted a stop token or hit `max_new_tokens` **leave the batch**: their KV
-//! cache rows are dropped, so later steps only pay for live rows.
+//! budget; attention itself bounds its `rows × L²` scores per query block
+//! ([`crate::attention`]). The KV cache is allocated once for prompt +
+//! `max_new_tokens` and written in place ([`KvCache`]). After each step, rows
+//! that emitted a stop token or hit `max_new_tokens` **leave the batch**: the
+//! last live row takes each one's place in the cache (and in every per-row
+//! list here), so later steps only pay for live rows.
 
 use candle_core::{DType, Device, Tensor};
 use lamer_sdk::SeededRng;
@@ -15,7 +18,7 @@ use lamer_sdk::SeededRng;
 use crate::error::Result;
 use crate::kv_cache::KvCache;
 use crate::model::{MASKED, Pass, Qwen3Model, causal_padding_mask};
-use crate::sampling::sample_token;
+use crate::sampling::sample_rows;
 use crate::{FinishReason, PolicyError, SamplingParams};
 
 /// One prompt to continue.
@@ -65,7 +68,24 @@ struct Row {
     rng: SeededRng,
     /// Position of the next token to feed.
     next_position: u32,
+    /// Tokens seen so far, sorted and unique (kept only for the repetition
+    /// penalty).
+    seen: Vec<u32>,
     out: Generated,
+}
+
+fn sorted_unique(ids: &[u32]) -> Vec<u32> {
+    let mut v = ids.to_vec();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+/// Adds `token` to a sorted unique list.
+fn insert_seen(seen: &mut Vec<u32>, token: u32) {
+    if let Err(at) = seen.binary_search(&token) {
+        seen.insert(at, token);
+    }
 }
 
 /// Generates a continuation for every input (outputs in input order).
@@ -104,13 +124,23 @@ pub fn generate(
         return Ok(inputs.iter().map(|_| empty(FinishReason::Length)).collect());
     }
 
-    // Prefill, in row groups, every group left-padded to the global length.
+    // Prefill, in row groups, every group left-padded to the global length
+    // and writing its rows of one cache sized for the longest continuation.
     let width = inputs.iter().map(|i| i.prompt_ids.len()).max().unwrap_or(0);
     let group = (config.prefill_token_budget / width.max(1)).max(1);
+    let c = model.config();
+    let mut cache = KvCache::preallocated(
+        c.num_hidden_layers,
+        inputs.len(),
+        c.num_key_value_heads,
+        width + max_new,
+        c.head_dim(),
+        model.dtype(),
+        &device,
+    )?;
     let mut key_valid: Vec<Vec<u8>> = Vec::with_capacity(inputs.len());
-    let mut caches = Vec::new();
-    let mut logits_rows: Vec<Vec<f32>> = Vec::with_capacity(inputs.len());
-    for chunk in inputs.chunks(group) {
+    let mut prefill_logits = Vec::new();
+    for (g, chunk) in inputs.chunks(group).enumerate() {
         let mut ids = Vec::with_capacity(chunk.len() * width);
         let mut positions = Vec::with_capacity(chunk.len() * width);
         let mut valid = Vec::with_capacity(chunk.len());
@@ -128,20 +158,22 @@ pub fn generate(
         let ids = Tensor::from_vec(ids, (n, width), &device)?;
         let positions = Tensor::from_vec(positions, (n, width), &device)?;
         let mask = causal_padding_mask(&valid, &device)?;
-        let mut cache = KvCache::new(model.config().num_hidden_layers);
-        let hidden =
-            model.forward_hidden(&ids, &positions, &mask, Some(&mut cache), Pass::Inference)?;
+        let mut rows_cache = cache.row_group(g * group, n)?;
+        let hidden = model.forward_hidden(
+            &ids,
+            &positions,
+            &mask,
+            Some(&mut rows_cache),
+            Pass::Inference,
+        )?;
         let last = hidden.narrow(1, width - 1, 1)?.squeeze(1)?;
-        let logits = model
-            .logits(&last)?
-            .to_dtype(DType::F32)?
-            .to_vec2::<f32>()?;
-        logits_rows.extend(logits);
-        caches.push(cache);
+        prefill_logits.push(model.logits(&last)?.to_dtype(DType::F32)?);
         key_valid.extend(valid);
     }
-    let mut cache = KvCache::concat_rows(&caches)?;
-    drop(caches);
+    cache.set_len(width)?;
+    let mut logits = Tensor::cat(&prefill_logits, 0)?;
+    drop(prefill_logits);
+    let penalty = config.sampling.repetition_penalty != 1.0;
 
     let mut rows: Vec<Row> = inputs
         .iter()
@@ -150,49 +182,58 @@ pub fn generate(
             origin,
             rng: SeededRng::new(input.seed),
             next_position: input.prompt_ids.len() as u32,
+            seen: if penalty {
+                sorted_unique(&input.prompt_ids)
+            } else {
+                Vec::new()
+            },
             out: empty(FinishReason::Length),
         })
         .collect();
 
     loop {
-        // Sample one token per live row; note which rows finish.
+        // Sample one token per live row; note which rows finish. `fed`
+        // keeps one entry per row (finished rows' entries are removed below).
+        let greedy = config.sampling.temperature <= 0.0;
+        let uniforms: Vec<f64> = rows
+            .iter_mut()
+            .map(|r| if greedy { 0.0 } else { r.rng.unit() })
+            .collect();
+        let seen: Vec<&[u32]> = rows.iter().map(|r| r.seen.as_slice()).collect();
+        let picks = sample_rows(&logits, &config.sampling, &seen, &uniforms)?;
         let mut fed = Vec::with_capacity(rows.len());
-        let mut keep = Vec::with_capacity(rows.len());
-        for (i, row) in rows.iter_mut().enumerate() {
-            let (token, logprob) = sample_token(&logits_rows[i], &config.sampling, &mut row.rng);
+        let mut finished = Vec::new();
+        for (i, (row, (token, logprob))) in rows.iter_mut().zip(picks).enumerate() {
+            fed.push(token);
+            if penalty {
+                insert_seen(&mut row.seen, token);
+            }
             if config.stop_tokens.contains(&token) {
                 row.out.stop = Some((token, logprob));
                 row.out.finish = FinishReason::Stop;
+                finished.push(i);
                 continue;
             }
             row.out.tokens.push(token);
             row.out.logprobs.push(logprob);
             if row.out.tokens.len() >= max_new {
                 row.out.finish = FinishReason::Length;
-                continue;
+                finished.push(i);
             }
-            keep.push(i);
-            fed.push(token);
         }
-        if keep.len() < rows.len() {
-            let mut kept_rows = Vec::with_capacity(keep.len());
-            let mut kept_valid = Vec::with_capacity(keep.len());
-            for (i, (row, valid)) in rows.drain(..).zip(key_valid.drain(..)).enumerate() {
-                if keep.contains(&i) {
-                    kept_rows.push(row);
-                    kept_valid.push(valid);
-                } else {
-                    let origin = row.origin;
-                    results[origin] = Some(row.out);
-                }
+        if !finished.is_empty() {
+            // Same order as the cache: each finished row takes the last one.
+            cache.swap_remove_rows(&finished)?;
+            finished.sort_unstable_by(|a, b| b.cmp(a));
+            for &i in &finished {
+                let row = rows.swap_remove(i);
+                key_valid.swap_remove(i);
+                fed.swap_remove(i);
+                results[row.origin] = Some(row.out);
             }
-            rows = kept_rows;
-            key_valid = kept_valid;
             if rows.is_empty() {
                 break;
             }
-            let index: Vec<u32> = keep.iter().map(|&i| i as u32).collect();
-            cache.retain_rows(&Tensor::new(index.as_slice(), &device)?)?;
         }
 
         // Feed the sampled tokens: one new column for every live row.
@@ -217,10 +258,7 @@ pub fn generate(
         let positions = Tensor::from_vec(positions, (n, 1), &device)?;
         let hidden =
             model.forward_hidden(&ids, &positions, &mask, Some(&mut cache), Pass::Inference)?;
-        logits_rows = model
-            .logits(&hidden.squeeze(1)?)?
-            .to_dtype(DType::F32)?
-            .to_vec2::<f32>()?;
+        logits = model.logits(&hidden.squeeze(1)?)?.to_dtype(DType::F32)?;
     }
     for row in rows {
         results[row.origin] = Some(row.out);

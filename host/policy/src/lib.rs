@@ -22,8 +22,11 @@
 //! - [`trainable`], [`lora`], [`optim`]: what a trainer updates, PEFT adapters,
 //!   AdamW with checkpointable state, gradient clipping;
 //! - [`tiny`]: the built-in tiny model, the default when no model is given;
+//! - [`attention`]: attention that materialises one score tensor per block;
+//! - [`threads`]: the CPU thread count, fixed once at start-up;
 //! - [`bench`]: throughput measurements.
 
+pub mod attention;
 pub mod bench;
 pub mod chat;
 pub mod config;
@@ -40,6 +43,7 @@ pub mod optim;
 pub mod sampling;
 pub mod scoring;
 mod scripted;
+pub mod threads;
 pub mod tiny;
 pub mod tokenizer;
 pub mod trainable;

@@ -102,7 +102,11 @@ pub struct LoraFactors {
 impl LoraFactors {
     /// The adapter's contribution for a 2-D input `(rows, in)`.
     pub(crate) fn delta(&self, x: &Tensor) -> Result<Tensor> {
-        Ok((x.matmul(&self.a.t()?)?.matmul(&self.b.t()?)? * self.scale)?)
+        // The factors are f32 whatever the model's dtype (their updates are
+        // far below bf16 resolution); the product returns in the input dtype.
+        let xf = x.to_dtype(self.a.dtype())?;
+        let delta = (xf.matmul(&self.a.t()?)?.matmul(&self.b.t()?)? * self.scale)?;
+        Ok(delta.to_dtype(x.dtype())?)
     }
 }
 
@@ -125,7 +129,7 @@ pub fn attach_lora(
     config.validate()?;
     model.freeze_weights();
     let mut rng = SeededRng::new(seed);
-    let dtype = model.dtype();
+    let dtype = DType::F32;
     let device = model.device().clone();
     let mut vars = Vec::new();
     for (prefix, module, linear) in model.linears_mut() {
@@ -252,7 +256,7 @@ pub fn load_adapter(
         });
     }
     let device = model.device().clone();
-    let dtype = model.dtype();
+    let dtype = DType::F32;
     let mut tensors = candle_core::safetensors::load(&path, &device)?;
     model.freeze_weights();
     let mut vars = Vec::new();

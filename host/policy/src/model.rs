@@ -12,8 +12,9 @@
 //!   differentiable tensor ops, so every weight (or LoRA factor) receives a
 //!   gradient.
 //!
-//! Masks are additive, shape `(B, 1, Lq, Lk)`, with [`MASKED`] (−1e9 rather
-//! than −∞, so a fully padded row stays finite) on forbidden keys. The model
+//! Masks are additive f32, shape `(B, 1, Lq, Lk)`, with [`MASKED`] (−∞) on
+//! forbidden keys; attention ([`crate::attention`]) gives a query that sees no
+//! key at all (a left pad) zero weights, so it stays finite. The model
 //! returns hidden states; [`Qwen3Model::logits`] projects only the positions the
 //! caller needs (prefill of a 150k vocabulary over every position would not fit
 //! in memory for large batches).
@@ -21,13 +22,14 @@
 use candle_core::{D, DType, Device, Module, Tensor, Var};
 use candle_nn::VarBuilder;
 
+use crate::attention::{DEFAULT_SCORE_BUDGET, attend};
 use crate::config::Qwen3Config;
 use crate::error::Result;
 use crate::kv_cache::KvCache;
 use crate::lora::LoraFactors;
 
 /// The additive mask value of a forbidden key.
-pub const MASKED: f64 = -1e9;
+pub const MASKED: f64 = f64::NEG_INFINITY;
 
 /// Which implementation of the forward pass to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,13 +117,6 @@ fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor, pass: Pass) -> Result<Tensor> {
     }
 }
 
-fn softmax_last(x: &Tensor, pass: Pass) -> Result<Tensor> {
-    Ok(match pass {
-        Pass::Inference => candle_nn::ops::softmax_last_dim(x)?,
-        Pass::Train => candle_nn::ops::softmax(x, D::Minus1)?,
-    })
-}
-
 /// Per-position cosine and sine tables of the rotary embedding.
 #[derive(Debug, Clone)]
 pub(crate) struct RotaryTables {
@@ -206,6 +201,7 @@ impl Attention {
         mask: &Tensor,
         cache: Option<(&mut KvCache, usize)>,
         pass: Pass,
+        score_budget: usize,
     ) -> Result<Tensor> {
         let (b, l, _) = x.dims3()?;
         let split = |t: Tensor, heads: usize| -> Result<Tensor> {
@@ -220,15 +216,9 @@ impl Attention {
         let k = rope(&k, cos, sin, pass)?;
         let (k, v) = match cache {
             Some((cache, layer)) => cache.append(layer, &k, &v.contiguous()?)?,
-            None => (k, v),
+            None => (k, v.contiguous()?),
         };
-        let groups = self.num_heads / self.num_kv_heads;
-        let k = candle_transformers::utils::repeat_kv(k, groups)?.contiguous()?;
-        let v = candle_transformers::utils::repeat_kv(v, groups)?.contiguous()?;
-        let scale = 1.0 / (self.head_dim as f64).sqrt();
-        let scores = (q.contiguous()?.matmul(&k.t()?)? * scale)?.broadcast_add(mask)?;
-        let probs = softmax_last(&scores, pass)?;
-        let ctx = probs.matmul(&v)?;
+        let ctx = attend(&q, &k, &v, mask, pass, score_budget)?;
         let ctx = ctx
             .transpose(1, 2)?
             .reshape((b, l, self.num_heads * self.head_dim))?;
@@ -270,6 +260,8 @@ pub struct Qwen3Model {
     rotary: RotaryTables,
     dtype: DType,
     device: Device,
+    /// Inference attention materialises at most this many scores at once.
+    score_budget: usize,
 }
 
 impl Qwen3Model {
@@ -306,6 +298,7 @@ impl Qwen3Model {
             rotary: RotaryTables::new(config, vb.dtype(), vb.device())?,
             dtype: vb.dtype(),
             device: vb.device().clone(),
+            score_budget: DEFAULT_SCORE_BUDGET,
         })
     }
 
@@ -317,6 +310,12 @@ impl Qwen3Model {
     }
     pub fn device(&self) -> &Device {
         &self.device
+    }
+
+    /// Caps the attention scores one inference block materialises
+    /// (`rows × heads × query block × keys`, at least one query per block).
+    pub fn set_attention_score_budget(&mut self, elements: usize) {
+        self.score_budget = elements.max(1);
     }
 
     /// Final-norm hidden states `(B, L, hidden)` of `input` `(B, L)` at
@@ -337,14 +336,20 @@ impl Qwen3Model {
             .index_select(&input.flatten_all()?, 0)?
             .reshape((b, l, self.config.hidden_size))?;
         let (cos, sin) = self.rotary.at(positions)?;
-        let mask = mask.to_dtype(self.dtype)?;
+        let mask = mask.to_dtype(DType::F32)?;
         let eps = self.config.rms_norm_eps;
         for (n, layer) in self.layers.iter().enumerate() {
             let h = rms_norm(&x, &layer.input_layernorm, eps, pass)?;
             let layer_cache = cache.as_deref_mut().map(|c| (c, n));
-            let h = layer
-                .self_attn
-                .forward(&h, &cos, &sin, &mask, layer_cache, pass)?;
+            let h = layer.self_attn.forward(
+                &h,
+                &cos,
+                &sin,
+                &mask,
+                layer_cache,
+                pass,
+                self.score_budget,
+            )?;
             x = (x + h)?;
             let h = rms_norm(&x, &layer.post_attention_layernorm, eps, pass)?;
             x = (&x + layer.mlp.forward(&h)?)?;

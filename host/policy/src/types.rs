@@ -64,6 +64,23 @@ pub struct SamplingParams {
     pub top_k: usize,
     /// Stop after this many generated tokens.
     pub max_new_tokens: usize,
+    /// Repetition penalty over the prompt and the tokens generated so far,
+    /// as transformers' `RepetitionPenaltyLogitsProcessor`: a seen token's
+    /// positive logit is divided by it, a negative one multiplied. 1 is off
+    /// (LaMer's official evaluation uses 1.05).
+    #[serde(
+        default = "no_repetition_penalty",
+        skip_serializing_if = "is_no_repetition_penalty"
+    )]
+    pub repetition_penalty: f32,
+}
+
+fn no_repetition_penalty() -> f32 {
+    1.0
+}
+
+fn is_no_repetition_penalty(p: &f32) -> bool {
+    *p == 1.0
 }
 
 impl SamplingParams {
@@ -74,6 +91,7 @@ impl SamplingParams {
             top_p: 1.0,
             top_k: 0,
             max_new_tokens,
+            repetition_penalty: 1.0,
         }
     }
 
@@ -84,6 +102,7 @@ impl SamplingParams {
             top_p: 0.8,
             top_k: 20,
             max_new_tokens,
+            repetition_penalty: 1.0,
         }
     }
 
@@ -94,6 +113,7 @@ impl SamplingParams {
             top_p: 1.0,
             top_k: 0,
             max_new_tokens,
+            repetition_penalty: 1.0,
         }
     }
 }

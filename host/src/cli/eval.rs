@@ -175,6 +175,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                 top_p: args.top_p,
                 top_k: args.top_k,
                 max_new_tokens: args.max_new_tokens,
+                repetition_penalty: 1.0,
             },
             seed: args.seed,
             env_config,

@@ -193,6 +193,7 @@ impl SamplingSection {
             top_p: self.top_p,
             top_k: self.top_k,
             max_new_tokens,
+            repetition_penalty: 1.0,
         }
     }
 }

@@ -489,3 +489,30 @@ fn failed_trials_leave_the_update() {
         "the trial still counts in the metrics"
     );
 }
+
+#[test]
+fn a_non_finite_reward_fails_its_trial_and_never_reaches_a_row() {
+    let factory = common::NanReward {
+        inner: keydoor(),
+        from_step: 2,
+    };
+    let out = run(&factory, &mut Loser::default(), &[1, 2], &config(1));
+    for trial in &out.trials {
+        let failure = trial.failure.as_ref().expect("the NaN fails the trial");
+        assert_eq!(
+            (failure.call.as_str(), failure.attempt, failure.turn),
+            ("step", 0, 1)
+        );
+        assert!(
+            failure.message.contains("non-finite reward (NaN)"),
+            "{}",
+            failure.message
+        );
+    }
+    assert!(out.rows.iter().all(|r| r.reward.is_finite()));
+    assert_eq!(
+        out.rows.len(),
+        2,
+        "only the first, finite turn of each trial"
+    );
+}

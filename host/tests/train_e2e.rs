@@ -159,6 +159,9 @@ fn resumed_run_equals_uninterrupted_run_bitwise() {
     let b1 = train(&env, first).unwrap();
     assert!(b1.interrupted);
     assert_eq!(b1.step, 1);
+    // An interrupted run still leaves a model directory `eval` can load.
+    assert!(parts.path().join("model/config.json").is_file());
+    assert!(parts.path().join("model/model.safetensors").is_file());
 
     // The resumed run takes its settings from the checkpoint, not from here.
     let mut other = recipe.clone();

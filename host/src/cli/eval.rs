@@ -93,6 +93,10 @@ pub struct EvalArgs {
     #[arg(long, default_value_t = 20)]
     pub top_k: usize,
 
+    /// Repetition penalty on tokens already in the prompt or the response
+    /// (1 is off; the official LaMer evaluation uses 1.05).
+    #[arg(long, default_value_t = 1.05)]
+    pub repetition_penalty: f32,
     /// The longest response, in tokens.
     #[arg(long, default_value_t = 1024)]
     pub max_new_tokens: usize,
@@ -107,7 +111,7 @@ pub struct EvalArgs {
     pub batch_tasks: usize,
 
     /// Where to write report.json, trajectories.jsonl and pass_at_k.svg
-    /// [default: runs/eval-<env>-<policy>-<mode>-<split>-n<tasks>-k<attempts>-s<seed>].
+    /// [default: runs/eval-<env>-<policy>[-<model>]-<mode>-<split>-n<tasks>-k<attempts>-s<seed>].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
 
@@ -155,6 +159,11 @@ fn load_policy(args: &EvalArgs) -> anyhow::Result<Box<dyn Policy>> {
 
 /// Runs `lamer-host eval`.
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.repetition_penalty.is_finite() && args.repetition_penalty > 0.0,
+        "--repetition-penalty must be positive (1 is off), got {}",
+        args.repetition_penalty
+    );
     let plugin = args.plugin.load()?;
     let env_config = args.plugin.config_json()?;
     let factory: &dyn lamer_plugin::EnvFactory = &plugin;
@@ -175,7 +184,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                 top_p: args.top_p,
                 top_k: args.top_k,
                 max_new_tokens: args.max_new_tokens,
-                repetition_penalty: 1.0,
+                repetition_penalty: args.repetition_penalty,
             },
             seed: args.seed,
             env_config,
@@ -188,8 +197,9 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let env = factory.info().name.clone();
     let out = args.out.clone().unwrap_or_else(|| {
         PathBuf::from("runs").join(format!(
-            "eval-{env}-{}-{}-{}-n{}-k{}-s{}",
+            "eval-{env}-{}{}-{}-{}-n{}-k{}-s{}",
             format!("{:?}", args.policy).to_lowercase(),
+            model_label(&args),
             args.mode.as_str(),
             args.split,
             args.tasks,
@@ -239,7 +249,46 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     for file in files {
         println!("wrote {}", file.display());
     }
-    Ok(())
+    all_trials_failed(&outcome.trials)
+}
+
+/// An error when no trial ran to its end (the results would be all zeros
+/// for a reason that is not the policy's), naming the first failure.
+fn all_trials_failed(trials: &[TrialResult]) -> anyhow::Result<()> {
+    let failed = trials.iter().filter(|t| t.failure.is_some()).count();
+    if trials.is_empty() || failed < trials.len() {
+        return Ok(());
+    }
+    let first = trials
+        .iter()
+        .find_map(|t| t.failure.as_ref().map(|f| (t, f)))
+        .map(|(t, f)| format!("task {}: {} failed: {}", t.task, f.call, f.message))
+        .unwrap_or_default();
+    anyhow::bail!("every one of the {failed} trials failed in its environment (the first: {first})")
+}
+
+/// A file-name-safe label of the model an evaluation ran, for its default
+/// output directory (so evaluations of two models never overwrite each other).
+fn model_label(args: &EvalArgs) -> String {
+    let raw = match args.policy {
+        PolicyKind::Llm => args.model.as_deref().unwrap_or("tiny"),
+        _ => return String::new(),
+    };
+    let mut label: String = raw
+        .trim_matches(|c| c == '/' || c == '.')
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if label.len() > 64 {
+        label = label.split_off(label.len() - 64);
+    }
+    format!("-{label}")
 }
 
 /// Where an evaluation's wall time went: inside the policy, or elsewhere

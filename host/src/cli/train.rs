@@ -29,18 +29,28 @@ pub struct TrainArgs {
     /// `lamer`: 3 attempts × group 8 with reflection; `gigpo`/`grpo`: single
     /// attempts × group 24 (equal trajectory budget), validated with 3
     /// independent attempts and no reflection.
-    #[arg(long, value_enum, default_value_t = Algo::Lamer)]
-    pub algo: Algo,
+    /// [default: lamer]
+    #[arg(long, value_enum)]
+    pub algo: Option<Algo>,
 
-    /// `auto`: the recipe's `[scale]` (tiny, CPU-sized) overrides when no --model is given.
-    #[arg(long, value_enum, default_value_t = Scale::Auto)]
-    pub scale: Scale,
+    /// `auto`: the recipe's `[scale]` (tiny, CPU-sized) overrides when no
+    /// --model is given [default: auto].
+    #[arg(long, value_enum)]
+    pub scale: Option<Scale>,
 
-    /// Run directory: metrics.jsonl, curves.svg, checkpoints/, model/.
-    #[arg(long, value_name = "DIR", default_value = "runs/train")]
-    pub out: PathBuf,
+    /// Run directory: metrics.jsonl, curves.svg, checkpoints/, model/. It must
+    /// not hold another run (see --overwrite and --resume) [default: runs/train].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 
-    /// Continue from a checkpoint (a step-NNNNNN directory or a run directory).
+    /// Replace what the run directory holds (an earlier run) instead of refusing.
+    #[arg(long)]
+    pub overwrite: bool,
+
+    /// Continue a run in its own directory, from its latest checkpoint (a run
+    /// directory) or from a given one (a step-NNNNNN directory). Only
+    /// --steps, --val-every, --val-tasks and --save-every may change; pass
+    /// --steps to extend a finished run.
     #[arg(long, value_name = "DIR")]
     pub resume: Option<PathBuf>,
 
@@ -155,17 +165,96 @@ pub fn effective_recipe(
     Ok(recipe)
 }
 
+/// The run directory: the resumed run's own, or `--out` made ready for a
+/// new run (refused when it holds files, unless `--overwrite`).
+fn run_directory(args: &TrainArgs, overrides: &Overrides) -> anyhow::Result<PathBuf> {
+    let Some(resume) = &args.resume else {
+        let out = args
+            .out
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("runs/train"));
+        prepare_new_run_dir(&out, args.overwrite)?;
+        return Ok(out);
+    };
+    let mut fixed: Vec<&str> = overrides.meaning_changes();
+    for (flag, set) in [
+        ("--recipe", args.recipe.is_some()),
+        ("--model", args.model.is_some()),
+        ("--algo", args.algo.is_some()),
+        ("--scale", args.scale.is_some()),
+        ("--overwrite", args.overwrite),
+    ] {
+        if set {
+            fixed.push(flag);
+        }
+    }
+    anyhow::ensure!(
+        fixed.is_empty(),
+        "--resume continues a run with its own settings; {} would change what it means \
+         (only --steps, --val-every, --val-tasks and --save-every may change)",
+        fixed.join(", ")
+    );
+    let checkpoint = crate::train::checkpoint::load_checkpoint(resume)?;
+    let run_dir = checkpoint
+        .run_dir()
+        .or_else(|| args.out.clone())
+        .with_context(|| {
+            format!(
+                "{} is not inside a run directory (<run>/checkpoints/step-NNNNNN); pass --out \
+             for the continued run",
+                checkpoint.dir.display()
+            )
+        })?;
+    if let Some(out) = &args.out {
+        anyhow::ensure!(
+            same_dir(out, &run_dir),
+            "--resume continues in its own run directory {}; drop --out {}",
+            run_dir.display(),
+            out.display()
+        );
+    }
+    Ok(run_dir)
+}
+
+fn same_dir(a: &std::path::Path, b: &std::path::Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
+/// Makes `dir` ready for a new run: created when missing, refused when it
+/// holds anything (two runs must never mix), emptied first with `overwrite`.
+pub fn prepare_new_run_dir(dir: &std::path::Path, overwrite: bool) -> anyhow::Result<()> {
+    let occupied = std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some());
+    if occupied {
+        anyhow::ensure!(
+            overwrite,
+            "{} already holds a run; pass --overwrite to replace it, --resume {} to continue \
+             it, or another --out",
+            dir.display(),
+            dir.display()
+        );
+        std::fs::remove_dir_all(dir).with_context(|| format!("cannot empty {}", dir.display()))?;
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))
+}
+
 /// Runs `lamer-host train`.
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let plugin = args.plugin.load()?;
     let env = lamer_plugin::EnvFactory::info(&plugin).name.clone();
+    let overrides = args.overrides()?;
+    let scale = args.scale.unwrap_or_default();
+    let algo = args.algo.unwrap_or_default();
     let recipe = effective_recipe(
         args.recipe.as_ref(),
         &env,
-        args.scale,
+        scale,
         args.model.is_some(),
-        &args.overrides()?,
+        &overrides,
     )?;
+    let out = run_directory(&args, &overrides)?;
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = stop.clone();
@@ -180,26 +269,32 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         })
         .context("cannot install the Ctrl-C handler")?;
     }
-    let mut options = TrainOptions::new(recipe, args.algo, &args.out);
-    options.scale = args.scale;
+    let mut options = TrainOptions::new(recipe, algo, &out);
+    options.scale = scale;
     options.model = args.model.clone();
     options.device = lamer_policy::loading::parse_device(&args.device)?;
     options.dtype = lamer_policy::loading::parse_dtype(&args.dtype)?;
     options.resume = args.resume.clone();
+    options.resume_schedule = Overrides {
+        steps: args.steps,
+        val_every: args.val_every,
+        val_tasks: args.val_tasks,
+        save_every: args.save_every,
+        ..Overrides::default()
+    };
     options.stop = stop;
     options.progress = !args.quiet;
     let outcome = train(&plugin, options)?;
     let last = outcome.metrics.last();
     println!(
-        "{} after step {} of `{env}` ({}); run directory {}",
+        "{} after step {} of `{env}`; run directory {}",
         if outcome.interrupted {
             "stopped"
         } else {
             "finished"
         },
         outcome.step,
-        args.algo.as_str(),
-        args.out.display()
+        out.display()
     );
     if let Some(m) = last {
         for key in [
@@ -214,7 +309,35 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         }
     }
     if let Some(ckpt) = &outcome.checkpoint {
-        println!("checkpoint: {} (continue with --resume)", ckpt.display());
+        println!("checkpoint: {}", ckpt.display());
     }
+    print_next_commands(&args, &out, outcome.step, outcome.interrupted);
     Ok(())
+}
+
+/// The exact commands to continue the run and to evaluate what it trained.
+fn print_next_commands(args: &TrainArgs, out: &std::path::Path, step: usize, interrupted: bool) {
+    let plugin = shell_word(&args.plugin.plugin.display().to_string());
+    let run = shell_word(&out.display().to_string());
+    let more = if interrupted {
+        String::new()
+    } else {
+        format!(" --steps {}", step + step.max(1))
+    };
+    println!("continue: lamer-host train --plugin {plugin} --resume {run}{more}");
+    let model = out.join("model");
+    if model.join("config.json").is_file() {
+        let model = shell_word(&model.display().to_string());
+        println!("evaluate: lamer-host eval --plugin {plugin} --model {model}");
+    }
+}
+
+/// `word` quoted for a POSIX shell when it needs to be.
+fn shell_word(word: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
 }

@@ -68,6 +68,8 @@ pub enum EvalError {
         first: u64,
         end: u64,
     },
+    #[error("the plugin rejects the env config {config}: {message}")]
+    EnvConfig { config: String, message: String },
     #[error(transparent)]
     Rollout(#[from] RolloutError),
     #[error("could not write {path}: {source}")]
@@ -134,6 +136,19 @@ pub fn evaluate_tasks(
     groups: &[TaskGroup],
     observer: &mut dyn RolloutObserver,
 ) -> Result<EvalOutcome, EvalError> {
+    // A config the plugin rejects would fail every trial one by one and
+    // report 0 %: stop before any work instead, with the plugin's reason.
+    let env_config = &config.rollout.env_config;
+    if let Err(e) = factory.open(env_config) {
+        return Err(EvalError::EnvConfig {
+            config: if env_config.is_empty() {
+                "{}".into()
+            } else {
+                env_config.clone()
+            },
+            message: e.to_string(),
+        });
+    }
     let main = RolloutConfig {
         group_size: 1,
         ..config.rollout.clone()

@@ -567,6 +567,20 @@ fn play_phase(
                     continue;
                 }
             };
+            if !step.reward.is_finite() {
+                // A NaN or infinite reward would poison every return and
+                // advantage of its group: the trial fails instead.
+                trial.result.failure = Some(TrialFailure {
+                    call: "step".into(),
+                    attempt,
+                    turn,
+                    message: format!(
+                        "the environment returned a non-finite reward ({})",
+                        step.reward
+                    ),
+                });
+                continue;
+            }
             let echo = if step.action_echo.is_empty() {
                 parsed.env_action.clone()
             } else {

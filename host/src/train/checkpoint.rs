@@ -111,6 +111,41 @@ pub fn save_checkpoint(
     Ok(final_dir)
 }
 
+impl LoadedCheckpoint {
+    /// The run directory the checkpoint belongs to (`<run>/checkpoints/
+    /// step-NNNNNN`); `None` for a checkpoint directory outside a run.
+    pub fn run_dir(&self) -> Option<PathBuf> {
+        let parent = self.dir.parent()?;
+        (parent.file_name()? == "checkpoints").then(|| parent.parent().map(Path::to_path_buf))?
+    }
+}
+
+/// Removes what an interrupted [`save_checkpoint`] left in `root`: its
+/// temporary directories and pointer files (`.step-NNNNNN.tmp-PID`,
+/// `.latest.tmp-PID`). Returns how many it removed.
+pub fn remove_stale_temporaries(root: &Path) -> Result<usize, CheckpointError> {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return Ok(0);
+    };
+    let mut removed = 0;
+    for entry in entries {
+        let entry = entry.map_err(io(root))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if !(name.starts_with('.') && name.contains(".tmp-")) {
+            continue;
+        }
+        let path = entry.path();
+        if path.is_dir() {
+            std::fs::remove_dir_all(&path).map_err(io(&path))?;
+        } else {
+            std::fs::remove_file(&path).map_err(io(&path))?;
+        }
+        removed += 1;
+    }
+    Ok(removed)
+}
+
 /// A checkpoint found on disk.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoadedCheckpoint {
@@ -180,6 +215,29 @@ mod tests {
             model: None,
             optimizer_steps: 3,
         }
+    }
+
+    #[test]
+    fn stale_temporaries_are_removed_and_checkpoints_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("checkpoints");
+        save_checkpoint(&root, &state(2), "", |_| Ok(())).unwrap();
+        // What a write interrupted by a crash leaves behind.
+        std::fs::create_dir_all(root.join(".step-000004.tmp-123/policy")).unwrap();
+        std::fs::write(root.join(".latest.tmp-123"), "step-000004").unwrap();
+        assert_eq!(remove_stale_temporaries(&root).unwrap(), 2);
+        let mut left: Vec<_> = std::fs::read_dir(&root)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["latest", "step-000002"]);
+        let loaded = load_checkpoint(dir.path()).unwrap();
+        assert_eq!(loaded.run_dir().as_deref(), Some(dir.path()));
+        assert_eq!(
+            remove_stale_temporaries(&dir.path().join("none")).unwrap(),
+            0
+        );
     }
 
     #[test]

@@ -66,6 +66,10 @@ impl StepMetrics {
 pub struct MetricsLog {
     path: PathBuf,
     records: Vec<StepMetrics>,
+    /// Each record's line as the file holds it, so that cutting the log back
+    /// on resume rewrites earlier steps byte for byte (a parse and
+    /// re-serialisation can change a float's last digit).
+    lines: Vec<String>,
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> MetricsError + '_ {
@@ -81,6 +85,7 @@ impl MetricsLog {
     /// file to hold exactly those.
     pub fn open(path: &Path, keep_through: Option<usize>) -> Result<Self, MetricsError> {
         let mut records = Vec::new();
+        let mut lines = Vec::new();
         if path.exists() {
             let file = std::fs::File::open(path).map_err(io_err(path))?;
             for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
@@ -96,12 +101,14 @@ impl MetricsLog {
                     })?;
                 if keep_through.is_none_or(|k| record.step <= k) {
                     records.push(record);
+                    lines.push(line);
                 }
             }
         }
         let log = MetricsLog {
             path: path.to_path_buf(),
             records,
+            lines,
         };
         log.rewrite()?;
         Ok(log)
@@ -109,9 +116,8 @@ impl MetricsLog {
 
     fn rewrite(&self) -> Result<(), MetricsError> {
         let mut text = String::new();
-        for r in &self.records {
-            // StepMetrics holds only strings and finite numbers: always serialisable.
-            text.push_str(&serde_json::to_string(r).unwrap_or_default());
+        for line in &self.lines {
+            text.push_str(line);
             text.push('\n');
         }
         std::fs::write(&self.path, text).map_err(io_err(&self.path))
@@ -124,9 +130,11 @@ impl MetricsLog {
             .append(true)
             .open(&self.path)
             .map_err(io_err(&self.path))?;
+        // StepMetrics holds only strings and finite numbers: always serialisable.
         let line = serde_json::to_string(&record).unwrap_or_default();
         writeln!(file, "{line}").map_err(io_err(&self.path))?;
         self.records.push(record);
+        self.lines.push(line);
         Ok(())
     }
 
@@ -256,6 +264,26 @@ mod tests {
         assert_eq!(log.records().len(), 2);
         assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 2);
         assert_eq!(log.records()[1], record(2, 0.5));
+    }
+
+    #[test]
+    fn cutting_back_keeps_earlier_lines_byte_for_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("metrics.jsonl");
+        // Written by another serialiser (or by hand): digits serde_json would
+        // print differently after a round trip, and key order.
+        let lines = [
+            r#"{"step":1,"val/pass@1":0.10000000000000001,"a":1e-7}"#,
+            r#"{"step":2,"val/pass@1":0.30000000000000004}"#,
+            r#"{"step":3,"val/pass@1":0.5}"#,
+        ];
+        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+        let log = MetricsLog::open(&path, Some(2)).unwrap();
+        assert_eq!(log.records().len(), 2);
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            format!("{}\n{}\n", lines[0], lines[1])
+        );
     }
 
     #[test]

@@ -184,6 +184,15 @@ pub struct SamplingSection {
     pub top_p: f32,
     /// 0 disables top-k.
     pub top_k: usize,
+    /// Divides a positive logit (multiplies a negative one) of every token
+    /// already in the prompt or the response; 1 is off. The official
+    /// evaluation uses 1.05.
+    #[serde(default = "one_f32")]
+    pub repetition_penalty: f32,
+}
+
+fn one_f32() -> f32 {
+    1.0
 }
 
 impl SamplingSection {
@@ -193,7 +202,7 @@ impl SamplingSection {
             top_p: self.top_p,
             top_k: self.top_k,
             max_new_tokens,
-            repetition_penalty: 1.0,
+            repetition_penalty: self.repetition_penalty,
         }
     }
 }
@@ -357,6 +366,29 @@ pub struct Overrides {
 }
 
 impl Overrides {
+    /// The flags that are set and would change what a run means (everything
+    /// but the length of the run and its validation and checkpoint cadence),
+    /// by their command-line names.
+    pub fn meaning_changes(&self) -> Vec<&'static str> {
+        let set = [
+            ("--tasks-per-step", self.tasks_per_step.is_some()),
+            ("--group-size", self.group_size.is_some()),
+            ("--attempts", self.attempts.is_some()),
+            ("--max-new-tokens", self.max_new_tokens.is_some()),
+            ("--max-prompt-tokens", self.max_prompt_tokens.is_some()),
+            ("--lr", self.lr.is_some()),
+            ("--mini-batch", self.mini_batch.is_some()),
+            ("--micro-batch", self.micro_batch.is_some()),
+            ("--seed", self.seed.is_some()),
+            ("--gamma-traj", self.gamma_traj.is_some()),
+            ("--config", self.env_config.is_some()),
+        ];
+        set.into_iter()
+            .filter(|(_, on)| *on)
+            .map(|(name, _)| name)
+            .collect()
+    }
+
     /// Applies every set field to `recipe`.
     pub fn apply(&self, recipe: &mut Recipe) {
         fn set<T: Clone>(dst: &mut T, src: &Option<T>) {
@@ -519,6 +551,17 @@ impl Recipe {
         }
         if self.lengths.max_new_tokens == 0 {
             return bad("lengths.max_new_tokens must be at least 1".into());
+        }
+        for (name, s) in [
+            ("train", &self.sampling.train),
+            ("eval", &self.sampling.eval),
+        ] {
+            if !(s.repetition_penalty.is_finite() && s.repetition_penalty > 0.0) {
+                return bad(format!(
+                    "sampling.{name}.repetition_penalty must be positive (1 is off), got {}",
+                    s.repetition_penalty
+                ));
+            }
         }
         if self.baselines.train_attempts == 0 || self.trial.val_max_turns == Some(0) {
             return bad(
@@ -706,6 +749,11 @@ mod tests {
             Recipe::builtin("alfworld").unwrap().trial.val_max_turns,
             Some(30)
         );
+        for env in ["sokoban", "minesweeper", "webshop", "alfworld"] {
+            let r = Recipe::builtin(env).unwrap();
+            assert_eq!(r.sampling.eval.params(8).repetition_penalty, 1.05, "{env}");
+            assert_eq!(r.sampling.train.params(8).repetition_penalty, 1.0, "{env}");
+        }
         // A recipe that says nothing (keydoor's) keeps the fixed tasks.
         let keydoor = Recipe::builtin("keydoor").unwrap();
         assert_eq!(keydoor.schedule.val_task_draw, ValTaskDraw::Fixed);

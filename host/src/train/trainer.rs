@@ -33,10 +33,10 @@ use lamer_sdk::{SeededRng, Task, mix_seed};
 use super::advantages::{AdvantageConfig, AdvantageRow, advantages};
 use super::checkpoint::{
     CheckpointError, LoadedCheckpoint, OPTIMIZER_FILE, POLICY_DIR, TrainState, load_checkpoint,
-    save_checkpoint,
+    remove_stale_temporaries, save_checkpoint,
 };
 use super::metrics::{MetricsError, MetricsLog, StepMetrics};
-use super::recipe::{Algo, Plan, Recipe, RecipeError, Scale, ValTaskDraw};
+use super::recipe::{Algo, Overrides, Plan, Recipe, RecipeError, Scale, ValTaskDraw};
 use super::returns::{Discounts, rollout_returns};
 use super::update::{TrainRow, UpdateConfig, UpdateError, ppo_update};
 use crate::eval::{EvalConfig, EvalError, evaluate, evaluate_tasks};
@@ -90,6 +90,10 @@ pub struct TrainOptions {
     pub out_dir: PathBuf,
     /// Continue from this checkpoint (its recipe, algorithm and seed win).
     pub resume: Option<PathBuf>,
+    /// Schedule changes for a resumed run (`--steps` to extend it, the
+    /// validation and checkpoint cadence), applied over the checkpoint's
+    /// recipe; see [`Overrides::meaning_changes`] for what may not change.
+    pub resume_schedule: Overrides,
     /// Checked between steps; when set, save and return.
     pub stop: Arc<AtomicBool>,
     /// Stop (with a checkpoint) after this many steps *of this invocation*.
@@ -108,6 +112,7 @@ impl TrainOptions {
             dtype: DType::F32,
             out_dir: out_dir.into(),
             resume: None,
+            resume_schedule: Overrides::default(),
             stop: Arc::new(AtomicBool::new(false)),
             max_steps_this_run: None,
             progress: false,
@@ -241,19 +246,16 @@ fn mean(values: impl Iterator<Item = f64>) -> f64 {
     if n == 0 { f64::NAN } else { sum / n as f64 }
 }
 
+/// Mean, max and min of the finite values; nothing when there are none (a
+/// fold's ±f64::MAX start value must never reach the log).
 fn stats(prefix: &str, values: &[f64], out: &mut StepMetrics) {
-    if values.is_empty() {
+    let finite = || values.iter().copied().filter(|v| v.is_finite());
+    let (Some(max), Some(min)) = (finite().reduce(f64::max), finite().reduce(f64::min)) else {
         return;
-    }
-    out.set(format!("{prefix}/mean"), mean(values.iter().copied()));
-    out.set(
-        format!("{prefix}/max"),
-        values.iter().copied().fold(f64::MIN, f64::max),
-    );
-    out.set(
-        format!("{prefix}/min"),
-        values.iter().copied().fold(f64::MAX, f64::min),
-    );
+    };
+    out.set(format!("{prefix}/mean"), mean(finite()));
+    out.set(format!("{prefix}/max"), max);
+    out.set(format!("{prefix}/min"), min);
 }
 
 /// The rollout-side metrics of a training step.
@@ -315,6 +317,28 @@ pub fn drop_failed_trials(mut output: RolloutOutput) -> (RolloutOutput, usize) {
         .collect();
     output.rows.retain(|r| !failed.contains(&r.trial_uid));
     (output, failed.len())
+}
+
+/// Opens one session with `config` so that a config the plugin rejects
+/// stops the run before any work, with the plugin's own one-line reason.
+pub fn check_env_config(factory: &dyn EnvFactory, config: &str) -> Result<(), TrainError> {
+    factory.open(config).map(drop).map_err(|e| {
+        let shown = if config.is_empty() { "{}" } else { config };
+        TrainError::Config(format!("the plugin rejects the env config {shown}: {e}"))
+    })
+}
+
+fn every_trial_failed(step: usize, output: &RolloutOutput) -> TrainError {
+    let first = output
+        .trials
+        .iter()
+        .find_map(|t| t.failure.as_ref().map(|f| (t, f)))
+        .map(|(t, f)| format!("task {}: {} failed: {}", t.task, f.call, f.message))
+        .unwrap_or_default();
+    TrainError::Config(format!(
+        "every trial of step {step} failed in its environment, so there is nothing to learn \
+         from (the first: {first})"
+    ))
 }
 
 /// The held-out tasks of a fresh validation at `step`: `count` tasks drawn
@@ -423,6 +447,15 @@ pub fn train(factory: &dyn EnvFactory, options: TrainOptions) -> Result<TrainOut
     if let Some(ckpt) = &checkpoint {
         // The checkpoint's settings win: a resumed run must be the same run.
         options.recipe = Recipe::from_toml(&ckpt.recipe_toml, &ckpt.dir.display().to_string())?;
+        let changes = options.resume_schedule.meaning_changes();
+        if !changes.is_empty() {
+            return Err(TrainError::Config(format!(
+                "a resumed run keeps its settings; {} would change what the run means \
+                 (only --steps, --val-every, --val-tasks and --save-every may change)",
+                changes.join(", ")
+            )));
+        }
+        options.resume_schedule.apply(&mut options.recipe);
         options.algo = ckpt.state.algo;
         options.scale = ckpt.state.scale;
         options.model = ckpt.state.model.clone();
@@ -449,6 +482,9 @@ pub fn train(factory: &dyn EnvFactory, options: TrainOptions) -> Result<TrainOut
         ))
     })?;
     let train_count = train_split.task_count;
+    for config in [recipe.env_config_json(), recipe.val_env_config_json()] {
+        check_env_config(factory, &config)?;
+    }
     let plan = recipe.plan(options.algo);
     let seed = recipe.schedule.seed;
 
@@ -488,6 +524,7 @@ pub fn train(factory: &dyn EnvFactory, options: TrainOptions) -> Result<TrainOut
         ))
     })?;
     let checkpoint_root = options.out_dir.join("checkpoints");
+    remove_stale_temporaries(&checkpoint_root)?;
     let mut log = MetricsLog::open(&options.out_dir.join("metrics.jsonl"), Some(start_step))?;
     let plot_path = options.out_dir.join("curves.svg");
 
@@ -594,6 +631,9 @@ pub fn train(factory: &dyn EnvFactory, options: TrainOptions) -> Result<TrainOut
         )?;
         let rollout_s = started.elapsed().as_secs_f64();
         let (output, failed_trials) = drop_failed_trials(output);
+        if failed_trials == output.trials.len() {
+            return Err(every_trial_failed(step, &output));
+        }
         let returns = rollout_returns(&output.rows, &discounts);
         let adv_rows = AdvantageRow::from_rows(&output.rows, &returns);
         let adv = advantages(&adv_rows, plan.estimator, &adv_config);
@@ -660,8 +700,9 @@ pub fn train(factory: &dyn EnvFactory, options: TrainOptions) -> Result<TrainOut
     if saved_at != Some(outcome.step) {
         outcome.checkpoint = Some(save(&learner, outcome.step)?);
     }
-    if !outcome.interrupted && *learner.params.mode() == TrainMode::Full {
-        // A plain model directory, usable as `--model` by eval or a next stage.
+    if *learner.params.mode() == TrainMode::Full {
+        // A plain model directory, usable as `--model` by eval or a next
+        // stage; also after an interruption, as of the last step.
         super::sft::export_model_dir(&learner, &options.out_dir.join("model"))?;
     }
     outcome.metrics = log.records().to_vec();

@@ -267,3 +267,58 @@ impl EnvFactory for Capped {
         Some(self.capacity)
     }
 }
+
+/// Keydoor whose rewards are NaN from the `from_step`-th step of a session
+/// on (1-based), like a plugin with a division by zero.
+pub struct NanReward {
+    pub inner: NativeEnv<keydoor::KeyDoor>,
+    pub from_step: u32,
+}
+
+struct NanSession {
+    inner: Box<dyn EnvSession>,
+    from_step: u32,
+    steps: u32,
+}
+
+impl EnvSession for NanSession {
+    fn reset(&mut self, task: &Task) -> Result<ResetResult, SessionError> {
+        self.inner.reset(task)
+    }
+    fn restart(&mut self) -> Result<ResetResult, SessionError> {
+        self.inner.restart()
+    }
+    fn step(&mut self, action: &str) -> Result<StepResult, SessionError> {
+        self.steps += 1;
+        let mut result = self.inner.step(action)?;
+        if self.steps >= self.from_step {
+            result.reward = f64::NAN;
+        }
+        Ok(result)
+    }
+    fn admissible_actions(&mut self) -> Result<Vec<String>, SessionError> {
+        self.inner.admissible_actions()
+    }
+    fn expert_action(&mut self) -> Result<Option<String>, SessionError> {
+        self.inner.expert_action()
+    }
+    fn prompt(&mut self) -> Result<PromptPieces, SessionError> {
+        self.inner.prompt()
+    }
+}
+
+impl EnvFactory for NanReward {
+    fn info(&self) -> &EnvInfo {
+        self.inner.info()
+    }
+    fn brief_observation(&self, observation: &str) -> Result<String, SessionError> {
+        self.inner.brief_observation(observation)
+    }
+    fn open(&self, config_json: &str) -> Result<Box<dyn EnvSession>, SessionError> {
+        Ok(Box::new(NanSession {
+            inner: self.inner.open(config_json)?,
+            from_step: self.from_step,
+            steps: 0,
+        }))
+    }
+}

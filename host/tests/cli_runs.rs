@@ -1,0 +1,199 @@
+//! The `lamer-host` binary as a user runs it: run directories never mix,
+//! `--resume` continues where the run lives, a config the plugin rejects
+//! fails before any work, and every failure is one line with a non-zero exit.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn host(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lamer-host"))
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("lamer-host runs")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn keydoor() -> String {
+    lamer_tests::plugin_path("keydoor").display().to_string()
+}
+
+/// A one-step tiny-model run of keydoor into `out`, plus `extra` flags.
+fn train(dir: &Path, out: &str, extra: &[&str]) -> Output {
+    let plugin = keydoor();
+    let mut args = vec![
+        "train",
+        "--plugin",
+        &plugin,
+        "--out",
+        out,
+        "--steps",
+        "1",
+        "--tasks-per-step",
+        "1",
+        "--group-size",
+        "1",
+        "--val-tasks",
+        "1",
+        "--max-new-tokens",
+        "8",
+        "--quiet",
+    ];
+    args.extend_from_slice(extra);
+    host(dir, &args)
+}
+
+fn one_line_error(out: &Output, needle: &str) {
+    assert!(!out.status.success());
+    let err = stderr(out);
+    assert!(err.contains(needle), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+}
+
+#[test]
+fn a_second_run_into_the_same_directory_is_refused_unless_overwritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = train(dir.path(), "run", &[]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let metrics = std::fs::read_to_string(dir.path().join("run/metrics.jsonl")).unwrap();
+    let second = train(dir.path(), "run", &[]);
+    one_line_error(&second, "already holds a run; pass --overwrite");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("run/metrics.jsonl")).unwrap(),
+        metrics,
+        "the refused run touched nothing"
+    );
+    // A stale file of the old run must not survive an overwrite.
+    std::fs::write(dir.path().join("run/checkpoints/step-000099"), "old").unwrap();
+    let third = train(dir.path(), "run", &["--overwrite"]);
+    assert!(third.status.success(), "{}", stderr(&third));
+    assert!(!dir.path().join("run/checkpoints/step-000099").exists());
+    let lines = std::fs::read_to_string(dir.path().join("run/metrics.jsonl")).unwrap();
+    assert_eq!(
+        lines
+            .lines()
+            .filter(|l| l.starts_with(r#"{"step":0"#))
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn resume_continues_in_its_directory_and_extends_with_steps() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = train(dir.path(), "run", &[]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let stdout = String::from_utf8_lossy(&first.stdout).into_owned();
+    let plugin = keydoor();
+    assert!(
+        stdout.contains(&format!(
+            "continue: lamer-host train --plugin {plugin} --resume run --steps 2"
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "evaluate: lamer-host eval --plugin {plugin} --model run/model"
+        )),
+        "{stdout}"
+    );
+    let before = std::fs::read_to_string(dir.path().join("run/metrics.jsonl")).unwrap();
+    // Leftovers of a checkpoint write that was interrupted.
+    std::fs::create_dir_all(dir.path().join("run/checkpoints/.step-000002.tmp-1")).unwrap();
+
+    let refused = host(
+        dir.path(),
+        &[
+            "train", "--plugin", &plugin, "--resume", "run", "--lr", "0.5",
+        ],
+    );
+    one_line_error(&refused, "--lr would change what it means");
+
+    let resumed = host(
+        dir.path(),
+        &[
+            "train", "--plugin", &plugin, "--resume", "run", "--steps", "2", "--quiet",
+        ],
+    );
+    assert!(resumed.status.success(), "{}", stderr(&resumed));
+    assert!(
+        !dir.path().join("runs").exists(),
+        "nothing went to the default directory"
+    );
+    let after = std::fs::read_to_string(dir.path().join("run/metrics.jsonl")).unwrap();
+    assert!(
+        after.starts_with(&before),
+        "earlier steps are kept byte for byte"
+    );
+    assert!(after.lines().any(|l| l.starts_with(r#"{"step":2"#)));
+    assert!(
+        dir.path()
+            .join("run/checkpoints/step-000002/state.json")
+            .is_file()
+    );
+    assert!(
+        !dir.path()
+            .join("run/checkpoints/.step-000002.tmp-1")
+            .exists()
+    );
+    assert!(dir.path().join("run/model/config.json").is_file());
+}
+
+#[test]
+fn a_config_the_plugin_rejects_fails_train_and_eval_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = ["--config", r#"{"doors": 0}"#];
+    let trained = train(dir.path(), "run", &bad);
+    one_line_error(&trained, "doors must be 2 to 9");
+    assert!(!dir.path().join("run/metrics.jsonl").exists());
+    let plugin = keydoor();
+    let evaluated = host(
+        dir.path(),
+        &[
+            "eval", "--plugin", &plugin, "--policy", "random", "--tasks", "2", bad[0], bad[1],
+        ],
+    );
+    one_line_error(&evaluated, "doors must be 2 to 9");
+    assert!(!dir.path().join("runs").exists());
+}
+
+#[test]
+fn two_evaluations_of_different_models_do_not_share_a_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = train(dir.path(), "a", &[]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let plugin = keydoor();
+    let eval = |model: &str| {
+        let out = host(
+            dir.path(),
+            &[
+                "eval",
+                "--plugin",
+                &plugin,
+                "--model",
+                model,
+                "--tasks",
+                "1",
+                "--max-new-tokens",
+                "4",
+                "--no-progress",
+            ],
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+    };
+    eval("a/model");
+    eval("tiny");
+    let mut dirs: Vec<String> = std::fs::read_dir(dir.path().join("runs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    dirs.sort();
+    assert_eq!(dirs.len(), 2, "{dirs:?}");
+    assert!(
+        dirs[0].contains("-llm-a_model-") && dirs[1].contains("-llm-tiny-"),
+        "{dirs:?}"
+    );
+}

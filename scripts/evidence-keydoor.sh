@@ -47,7 +47,7 @@ for seed in "${seeds[@]}"; do
             "$host" train --plugin "$plugin" --model "$out/sft/model" --algo "$algo" \
                 --scale paper --steps "$steps" --tasks-per-step 8 --max-new-tokens 48 \
                 --val-every 5 --val-tasks 32 --save-every "$steps" --lr 3e-4 \
-                --mini-batch 64 --micro-batch 16 --seed "$seed" --out "$run" --quiet \
+                --mini-batch 64 --micro-batch 16 --seed "$seed" --out "$run" --overwrite --quiet \
                 > "$run.log" 2>&1
         fi
         mode=reflexion

@@ -197,3 +197,82 @@ fn two_evaluations_of_different_models_do_not_share_a_directory() {
         "{dirs:?}"
     );
 }
+
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    use std::io::Read;
+    let plugin = lamer_tests::plugin_path("webshop").display().to_string();
+    // ~160 kB of JSON: more than a pipe buffer holds.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lamer-host"))
+        .args([
+            "transcript",
+            "--plugin",
+            &plugin,
+            "--task",
+            "0",
+            "--policy",
+            "random",
+            "--format",
+            "json",
+            "--config",
+            r#"{"max_turns": 200}"#,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut head = [0u8; 100];
+    child.stdout.take().unwrap().read_exact(&mut head).unwrap();
+    // The reader is gone (as after `| head -c 100`).
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_ne!(out.status.code(), Some(101), "{err}");
+}
+
+#[test]
+fn without_a_terminal_every_step_is_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = keydoor();
+    let out = host(
+        dir.path(),
+        &[
+            "train",
+            "--plugin",
+            &plugin,
+            "--out",
+            "run",
+            "--steps",
+            "2",
+            "--tasks-per-step",
+            "1",
+            "--group-size",
+            "1",
+            "--val-tasks",
+            "1",
+            "--val-every",
+            "1",
+            "--max-new-tokens",
+            "8",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("step ")).collect();
+    assert_eq!(
+        lines.len(),
+        3,
+        "validation before training, then 2 steps: {err}"
+    );
+    assert!(
+        lines[0].starts_with("step 0/2  val pass@1 "),
+        "{}",
+        lines[0]
+    );
+    assert!(lines[2].starts_with("step 2/2  success "), "{}", lines[2]);
+    assert!(
+        lines[2].contains(" valid ") && lines[2].ends_with(" s"),
+        "{}",
+        lines[2]
+    );
+}

@@ -168,3 +168,26 @@ fn bad_splits_and_ranges_are_explained() {
     let err = evaluate(&keydoor(), &mut ExpertPolicy, &cfg, &mut NoObserver).unwrap_err();
     assert!(matches!(err, EvalError::TooManyTasks { .. }), "{err}");
 }
+
+#[test]
+fn trajectories_keep_what_the_agent_saw_and_said() {
+    let mut with_prompts = config(1);
+    with_prompts.rollout.record_prompts = true;
+    for (config, prompts) in [(config(1), false), (with_prompts, true)] {
+        let out = evaluate(&keydoor(), &mut Loser::default(), &config, &mut NoObserver).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        write_outputs(&out, dir.path()).unwrap();
+        let line = std::fs::read_to_string(dir.path().join("trajectories.jsonl")).unwrap();
+        let trial: serde_json::Value = serde_json::from_str(line.lines().next().unwrap()).unwrap();
+        let step = &trial["attempts"][0]["steps"][0];
+        let response = step["response"].as_str().unwrap();
+        assert!(response.contains("<action>"), "{response}");
+        assert!(response.contains(step["action"].as_str().unwrap()));
+        let reflection = trial["attempts"][1]["reflection"].as_str().unwrap();
+        assert!(reflection.starts_with("Reflection #"), "{reflection}");
+        assert_eq!(step.get("prompt").is_some(), prompts);
+        if prompts {
+            assert!(step["prompt"].as_str().unwrap().contains("# Observations"));
+        }
+    }
+}

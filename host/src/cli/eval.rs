@@ -115,6 +115,10 @@ pub struct EvalArgs {
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
 
+    /// Keep every play prompt in trajectories.jsonl (large; the raw responses,
+    /// parsed actions and reflections are always kept).
+    #[arg(long)]
+    pub record_prompts: bool,
     /// Do not draw progress bars.
     #[arg(long)]
     pub no_progress: bool,
@@ -191,6 +195,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             parsing: ParsingTable::default(),
             expert_hints: args.policy == PolicyKind::Expert,
             validity: args.validity,
+            record_prompts: args.record_prompts,
             ..RolloutConfig::default()
         },
     };

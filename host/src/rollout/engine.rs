@@ -69,6 +69,9 @@ pub struct RolloutConfig {
     /// Checked on the token ids the policy reports (scripted policies report
     /// none).
     pub max_prompt_tokens: Option<usize>,
+    /// Keep every play prompt in the trials' step records (rows always have
+    /// them).
+    pub record_prompts: bool,
 }
 
 impl Default for RolloutConfig {
@@ -86,6 +89,7 @@ impl Default for RolloutConfig {
             turn_cap: 256,
             validity: ValidityRule::Format,
             max_prompt_tokens: None,
+            record_prompts: false,
         }
     }
 }
@@ -350,6 +354,17 @@ fn failure(call: &str, attempt: u32, turn: u32, error: &SessionError) -> TrialFa
 
 fn end_slot(slot: &mut Slot, finished: &mut Vec<TrialResult>, observer: &mut dyn RolloutObserver) {
     if let Slot::Live(trial) = std::mem::replace(slot, Slot::Ended) {
+        if let Some(f) = &trial.result.failure {
+            tracing::warn!(
+                task = %trial.result.task,
+                trial = trial.result.trial,
+                call = %f.call,
+                attempt = f.attempt + 1,
+                turn = f.turn + 1,
+                "trial failed: {}",
+                f.message
+            );
+        }
         observer.on_trial_end(&trial.result);
         finished.push(trial.result);
     }
@@ -370,7 +385,16 @@ fn generate(
     config: &RolloutConfig,
     place: BatchPlace<'_>,
 ) -> Result<Vec<lamer_policy::PolicyResponse>, RolloutError> {
+    let started = std::time::Instant::now();
     let responses = policy.generate(requests, &config.sampling)?;
+    tracing::debug!(
+        phase = ?place.phase,
+        attempt = place.attempt + 1,
+        turn = place.turn + 1,
+        requests = requests.len(),
+        seconds = started.elapsed().as_secs_f64(),
+        "policy batch"
+    );
     if responses.len() != requests.len() {
         return Err(RolloutError::ResponseCount {
             expected: requests.len(),
@@ -620,6 +644,8 @@ fn play_phase(
             );
             if let Some(outcome) = trial.result.attempts.last_mut() {
                 outcome.steps.push(StepRecord {
+                    response: row.response.clone(),
+                    prompt: config.record_prompts.then(|| row.prompt.clone()),
                     action: parsed.env_action,
                     echo,
                     observation: step.observation,

@@ -71,7 +71,14 @@ impl Row {
 /// One turn of an attempt as the trial's log keeps it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepRecord {
-    /// The text sent to the environment.
+    /// The model's whole answer, as it came back.
+    #[serde(default)]
+    pub response: String,
+    /// The prompt the answer was given to (kept only when the rollout is
+    /// asked to record prompts: they are long).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
+    /// The text sent to the environment (the parsed action).
     pub action: String,
     /// The action as the environment echoed it.
     pub echo: String,

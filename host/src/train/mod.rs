@@ -12,6 +12,7 @@ pub mod advantages;
 pub mod checkpoint;
 pub mod metrics;
 pub mod ppo;
+pub mod progress;
 pub mod recipe;
 pub mod returns;
 pub mod sft;

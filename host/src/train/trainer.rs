@@ -36,6 +36,7 @@ use super::checkpoint::{
     remove_stale_temporaries, save_checkpoint,
 };
 use super::metrics::{MetricsError, MetricsLog, StepMetrics};
+use super::progress::StepProgress;
 use super::recipe::{Algo, Overrides, Plan, Recipe, RecipeError, Scale, ValTaskDraw};
 use super::returns::{Discounts, rollout_returns};
 use super::update::{TrainRow, UpdateConfig, UpdateError, ppo_update};
@@ -562,25 +563,16 @@ pub fn train(factory: &dyn EnvFactory, options: TrainOptions) -> Result<TrainOut
         )?)
     };
 
+    let bar = StepProgress::new(options.progress, recipe.schedule.steps, start_step);
     if start_step == 0 && recipe.schedule.val_before_train && recipe.schedule.val_every > 0 {
+        bar.phase("validation before training");
+        let val_started = Instant::now();
         let mut m = StepMetrics::new(0);
         validate(factory, &mut learner, &recipe, &plan, 0, &mut m)?;
+        m.set("timing_s/validation", val_started.elapsed().as_secs_f64());
+        bar.step_done(&m);
         log.append(m)?;
     }
-
-    let bar = if options.progress {
-        let bar = indicatif::ProgressBar::new(recipe.schedule.steps as u64);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{spinner} step {pos}/{len} [{elapsed_precise} < {eta_precise}] {wide_bar} {msg}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        bar.set_position(start_step as u64);
-        bar
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
 
     let mut outcome = TrainOutcome {
         step: start_step,
@@ -621,7 +613,7 @@ pub fn train(factory: &dyn EnvFactory, options: TrainOptions) -> Result<TrainOut
             max_prompt_tokens: Some(recipe.lengths.max_prompt_tokens),
             ..RolloutConfig::default()
         };
-        bar.set_message("rollout");
+        bar.phase("rollout");
         let output = run_rollout(
             factory,
             &mut learner.policy,
@@ -638,7 +630,7 @@ pub fn train(factory: &dyn EnvFactory, options: TrainOptions) -> Result<TrainOut
         let adv_rows = AdvantageRow::from_rows(&output.rows, &returns);
         let adv = advantages(&adv_rows, plan.estimator, &adv_config);
         let rows = train_rows(&output.rows, &adv);
-        bar.set_message("update");
+        bar.phase("update");
         let update_started = Instant::now();
         let vars = learner.params.vars();
         let update = ppo_update(
@@ -670,33 +662,27 @@ pub fn train(factory: &dyn EnvFactory, options: TrainOptions) -> Result<TrainOut
         m.set("timing_s/update", update_s);
         let val_every = recipe.schedule.val_every;
         if val_every > 0 && (step % val_every == 0 || step == recipe.schedule.steps) {
-            bar.set_message("validation");
+            bar.phase("validation");
             let val_started = Instant::now();
             validate(factory, &mut learner, &recipe, &plan, step, &mut m)?;
             m.set("timing_s/validation", val_started.elapsed().as_secs_f64());
         }
         m.set("timing_s/step", started.elapsed().as_secs_f64());
-        bar.set_message(format!(
-            "success {:.2}{}",
-            m.get("episode/success_rate").unwrap_or(0.0),
-            m.get("val/pass@1")
-                .map(|p| format!(" val pass@1 {p:.2}"))
-                .unwrap_or_default()
-        ));
+        bar.step_done(&m);
         log.append(m)?;
         log.plot(&plot_path)?;
         outcome.step = step;
         outcome.last_rows = output.rows;
         outcome.last_advantages = adv;
-        bar.inc(1);
 
         let save_every = recipe.schedule.save_every;
         if save_every > 0 && step % save_every == 0 {
             outcome.checkpoint = Some(save(&learner, step)?);
+            tracing::info!(step, "checkpoint saved");
             saved_at = Some(step);
         }
     }
-    bar.finish_and_clear();
+    bar.finish();
     if saved_at != Some(outcome.step) {
         outcome.checkpoint = Some(save(&learner, outcome.step)?);
     }

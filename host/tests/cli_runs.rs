@@ -276,3 +276,47 @@ fn without_a_terminal_every_step_is_one_line() {
         lines[2]
     );
 }
+
+#[test]
+fn prompt_prints_what_the_agent_sees() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = keydoor();
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "prompt",
+            "--plugin",
+            plugin.as_str(),
+            "--task",
+            "4",
+            "--seed",
+            "4",
+        ];
+        args.extend_from_slice(extra);
+        host(dir.path(), &args)
+    };
+    let first = run(&[]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let first = String::from_utf8_lossy(&first.stdout).into_owned();
+    assert!(
+        first.contains("# Observations") && !first.contains("trial #"),
+        "{first}"
+    );
+    let later = run(&["--attempt", "2", "--turn", "2"]);
+    let later = String::from_utf8_lossy(&later.stdout).into_owned();
+    assert!(
+        later.contains("On trial #1, the task is NOT successfully completed."),
+        "{later}"
+    );
+    assert!(
+        later.contains("Currently you're on trial #2. You have already taken"),
+        "{later}"
+    );
+    let reflect = run(&["--attempt", "2", "--reflect"]);
+    let reflect = String::from_utf8_lossy(&reflect.stdout).into_owned();
+    assert!(reflect.contains("<remark> </remark>"), "{reflect}");
+    one_line_error(
+        &run(&["--attempt", "3", "--policy", "expert"]),
+        "won task test/4 in attempt 1",
+    );
+    one_line_error(&run(&["--attempt", "0"]), "count from 1");
+}

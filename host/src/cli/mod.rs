@@ -7,6 +7,7 @@ pub mod eval;
 pub mod inspect;
 pub mod play;
 pub mod plugin_args;
+pub mod prompt;
 pub mod sft;
 pub mod train;
 pub mod transcript;
@@ -32,6 +33,8 @@ pub enum Command {
     Check(check::CheckArgs),
     /// Print a deterministic transcript of one episode, as text or JSON.
     Transcript(transcript::TranscriptArgs),
+    /// Print the exact prompt the agent sees at a turn of an attempt.
+    Prompt(prompt::PromptArgs),
     /// Measure a plugin's reset, restart and step throughput inside the sandbox.
     Bench(bench::BenchArgs),
     /// Evaluate an agent: success per attempt (pass@k), returns, diversity; JSON, JSONL and a plot.
@@ -49,6 +52,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Play(args) => play::run(args),
         Command::Check(args) => check::run(args),
         Command::Transcript(args) => transcript::run(args),
+        Command::Prompt(args) => prompt::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Train(args) => train::run(args),

@@ -2,6 +2,7 @@
 //! people (one line, with what to do), exiting non-zero.
 
 use clap::Parser;
+use lamer_host::cli::terminal::one_line;
 use lamer_host::cli::{Cli, run};
 
 fn main() -> std::process::ExitCode {
@@ -13,7 +14,8 @@ fn main() -> std::process::ExitCode {
     match run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            // One line, and nothing a plugin wrote can drive the terminal.
+            eprintln!("error: {}", one_line(&format!("{error:#}")));
             std::process::ExitCode::FAILURE
         }
     }

@@ -320,3 +320,56 @@ fn prompt_prints_what_the_agent_sees() {
     );
     one_line_error(&run(&["--attempt", "0"]), "count from 1");
 }
+
+#[test]
+fn nothing_a_plugin_writes_reaches_the_terminal_raw() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = lamer_tests::plugin_path("hostile").display().to_string();
+    std::fs::write(dir.path().join("actions"), "attack\n").unwrap();
+    let shown = host(
+        dir.path(),
+        &[
+            "transcript",
+            "--plugin",
+            &plugin,
+            "--split",
+            "train",
+            "--task",
+            "0",
+            "--actions",
+            "actions",
+            "--config",
+            r#"{"attack": "escape-codes"}"#,
+        ],
+    );
+    assert!(shown.status.success(), "{}", stderr(&shown));
+    let text = String::from_utf8_lossy(&shown.stdout).into_owned();
+    assert!(
+        !text.contains('\u{1b}') && !text.contains('\u{7}'),
+        "{text:?}"
+    );
+    assert!(
+        text.contains("\\u{1b}[2J") && text.contains(" board\n"),
+        "{text}"
+    );
+
+    let trapped = host(
+        dir.path(),
+        &[
+            "transcript",
+            "--plugin",
+            &plugin,
+            "--split",
+            "train",
+            "--task",
+            "0",
+            "--actions",
+            "actions",
+            "--config",
+            r#"{"attack": "panic-escape"}"#,
+        ],
+    );
+    one_line_error(&trapped, "screen cleared");
+    let err = stderr(&trapped);
+    assert!(!err.contains('\u{1b}') && !err.contains('\u{7}'), "{err:?}");
+}

@@ -4,6 +4,7 @@ use clap::Args;
 use lamer_plugin::EnvFactory;
 
 use super::plugin_args::PluginArgs;
+use super::terminal::one_line;
 use crate::check::{CheckOptions, run_checks};
 
 #[derive(Debug, Args)]
@@ -54,7 +55,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<()> {
             .unwrap_or(0);
         for o in &report.outcomes {
             let mark = if o.passed { "pass" } else { "FAIL" };
-            println!("  {mark}  {:<width$}  {}", o.name, o.detail);
+            println!("  {mark}  {:<width$}  {}", o.name, one_line(&o.detail));
         }
         let failed = report.outcomes.iter().filter(|o| !o.passed).count();
         println!(

@@ -4,6 +4,7 @@ use clap::Args;
 use lamer_plugin::EnvFactory;
 
 use super::plugin_args::PluginArgs;
+use super::terminal::safe_text;
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
@@ -36,7 +37,7 @@ pub fn run(args: InspectArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     println!("{} {}", info.name, info.version);
-    println!("  {}", info.description);
+    println!("  {}", safe_text(&info.description));
     println!("file: {}", plugin.path().display());
     println!("default turns per attempt: {}", info.default_max_turns);
     println!("splits:");
@@ -48,7 +49,9 @@ pub fn run(args: InspectArgs) -> anyhow::Result<()> {
         };
         println!(
             "  {:<12} {:>12} tasks ({kind})  {}",
-            split.name, split.task_count, split.description
+            safe_text(&split.name),
+            split.task_count,
+            safe_text(&split.description)
         );
     }
     println!("config defaults:");

@@ -9,6 +9,7 @@ pub mod play;
 pub mod plugin_args;
 pub mod prompt;
 pub mod sft;
+pub mod terminal;
 pub mod train;
 pub mod transcript;
 

@@ -12,6 +12,7 @@ use lamer_plugin::{EnvFactory, EnvSession};
 use lamer_sdk::{StepResult, Task};
 
 use super::plugin_args::PluginArgs;
+use super::terminal::{one_line, safe_text};
 
 #[derive(Debug, Args)]
 pub struct PlayArgs {
@@ -43,7 +44,11 @@ pub fn run(args: PlayArgs) -> anyhow::Result<()> {
 
     if args.rules {
         let prompt = session.prompt()?;
-        println!("{}\n\n{}\n", prompt.role, prompt.rules);
+        println!(
+            "{}\n\n{}\n",
+            safe_text(&prompt.role),
+            safe_text(&prompt.rules)
+        );
     }
     start(session.as_mut(), &task, interactive)?;
 
@@ -61,14 +66,14 @@ pub fn run(args: PlayArgs) -> anyhow::Result<()> {
         match line.trim() {
             ":quit" | ":q" => break,
             ":help" | ":h" => println!("{HELP}"),
-            ":actions" => println!("{}", session.admissible_actions()?.join(" | ")),
+            ":actions" => println!("{}", safe_text(&session.admissible_actions()?.join(" | "))),
             ":expert" => match session.expert_action()? {
-                Some(action) => println!("expert: {action}"),
+                Some(action) => println!("expert: {}", safe_text(&action)),
                 None => println!("expert: (none)"),
             },
             ":restart" => {
                 let reset = session.restart()?;
-                println!("-- restarted {task} --\n{}", reset.observation);
+                println!("-- restarted {task} --\n{}", safe_text(&reset.observation));
                 (total, over) = (0.0, false);
             }
             ":next" => {
@@ -99,7 +104,7 @@ fn start(session: &mut dyn EnvSession, task: &Task, interactive: bool) -> anyhow
     let reset = session
         .reset(task)
         .with_context(|| format!("cannot start task {task}"))?;
-    println!("-- task {task} --\n{}", reset.observation);
+    println!("-- task {task} --\n{}", safe_text(&reset.observation));
     if interactive {
         println!("(type an action; {HELP})");
     }
@@ -118,8 +123,8 @@ fn print_step(action: &str, r: &StepResult, total: f64) {
     );
     for pair in &r.info {
         if pair.value.len() < 200 {
-            println!("  {} = {}", pair.key, pair.value);
+            println!("  {} = {}", one_line(&pair.key), one_line(&pair.value));
         }
     }
-    println!("{}", r.observation);
+    println!("{}", safe_text(&r.observation));
 }

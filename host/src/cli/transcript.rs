@@ -10,6 +10,7 @@ use lamer_plugin::{EnvFactory, EnvSession, SessionError};
 use lamer_sdk::{SeededRng, Task, Transcript, TranscriptStep};
 
 use super::plugin_args::PluginArgs;
+use super::terminal::safe_text;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ScriptedPolicy {
@@ -128,7 +129,7 @@ pub fn run(args: TranscriptArgs) -> anyhow::Result<()> {
     let task = Task::new(&args.split, args.task);
     let transcript = record(session.as_mut(), &plugin.info().name, &task, source)?;
     match args.format {
-        Format::Text => println!("{transcript}"),
+        Format::Text => println!("{}", safe_text(&transcript.to_string())),
         Format::Json => println!("{}", serde_json::to_string_pretty(&transcript)?),
     }
     Ok(())

@@ -50,6 +50,8 @@ const ATTACKS: &[&str] = &[
     "probe-env",
     "probe-network",
     "probe-data-dir",
+    "escape-codes",
+    "panic-escape",
 ];
 
 /// The environment: it only ever attacks.
@@ -224,6 +226,10 @@ impl Environment for Hostile {
             "memory-bomb" => format!("hoarded {}", memory_bomb()),
             "deep-recursion" => format!("depth {}", recurse(0)),
             "panic" => panic!("guest panicked on purpose"),
+            // Terminal escape sequences: clear the screen, recolour, move the
+            // cursor, ring the bell, and a second line.
+            "escape-codes" => "\x1b[2J\x1b[31mred\x1b[0m\x1b[H\x07 board\nrow 2\r".to_string(),
+            "panic-escape" => panic!("\x1b[2Jscreen cleared\nsecond line\x1b]0;title\x07"),
             "huge-output" => "x".repeat(self.config.bytes as usize),
             "stderr-flood" => {
                 let line = "flooding stderr with junk\n";

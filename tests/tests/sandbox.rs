@@ -351,3 +351,38 @@ fn a_full_instance_pool_refuses_one_more_session_until_one_closes() {
     let mut third = keydoor.open("{}").unwrap();
     third.reset(&Task::new("train", 0)).unwrap();
 }
+
+#[test]
+fn an_observation_over_the_output_limit_is_a_typed_error_and_the_session_goes_on() {
+    let runtime = runtime();
+    let limits = SandboxLimits {
+        max_output_bytes: 64 << 10,
+        ..SandboxLimits::default()
+    };
+    let hostile = runtime.load(&plugin_path("hostile"), limits).unwrap();
+    let mut session = hostile
+        .open_session(r#"{"attack": "huge-output", "bytes": 100000}"#)
+        .unwrap();
+    session.reset(&Task::new("train", 0)).unwrap();
+    let error = session.step("attack").unwrap_err();
+    assert_eq!(
+        error,
+        SessionError::OutputTooLarge {
+            call: "session.step".into(),
+            what: "bytes",
+            size: 100_000,
+            limit: 64 << 10,
+        }
+    );
+    assert!(!error.is_fatal() && !session.is_dropped());
+    // Within the limit the same plugin answers as before.
+    session.reset(&Task::new("train", 1)).unwrap();
+    let small = runtime
+        .load(&plugin_path("hostile"), SandboxLimits::default())
+        .unwrap();
+    let mut ok = small
+        .open_session(r#"{"attack": "huge-output", "bytes": 100000}"#)
+        .unwrap();
+    ok.reset(&Task::new("train", 0)).unwrap();
+    assert_eq!(ok.step("attack").unwrap().observation.len(), 100_000);
+}

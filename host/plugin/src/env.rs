@@ -25,6 +25,16 @@ pub enum SessionError {
         message: String,
         stderr_tail: String,
     },
+    /// A call returned more than the sandbox allows (see
+    /// `SandboxLimits::max_output_bytes` and its siblings). The session stays
+    /// usable; the oversized value is discarded.
+    #[error("the plugin call `{call}` returned {what} of {size}, over the limit of {limit}")]
+    OutputTooLarge {
+        call: String,
+        what: &'static str,
+        size: usize,
+        limit: usize,
+    },
     /// A call on a session that an earlier trap, timeout or memory error
     /// dropped. Open a new session.
     #[error("this session was dropped after an earlier failure; open a new session")]
@@ -45,7 +55,10 @@ fn stderr_suffix(tail: &str) -> String {
 impl SessionError {
     /// Whether the session can no longer be used (it must be re-opened).
     pub fn is_fatal(&self) -> bool {
-        !matches!(self, SessionError::Env(_))
+        !matches!(
+            self,
+            SessionError::Env(_) | SessionError::OutputTooLarge { .. }
+        )
     }
 }
 

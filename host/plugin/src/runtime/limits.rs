@@ -19,6 +19,15 @@ pub struct SandboxLimits {
     /// A host directory granted to this plugin, read-only, at
     /// [`lamer_sdk::DATA_DIR`] (`/data`). `None` grants no file system at all.
     pub data_dir: Option<PathBuf>,
+    /// The most text one call may return (an observation with its echo and
+    /// info pairs, the admissible actions, the prompt pieces), in bytes. More
+    /// becomes [`crate::SessionError::OutputTooLarge`], so a plugin cannot
+    /// grow the host (and every recorded trajectory) by its observations.
+    pub max_output_bytes: usize,
+    /// The most admissible actions one call may list.
+    pub max_admissible_actions: usize,
+    /// The most info pairs one reset or step may return.
+    pub max_info_pairs: usize,
 }
 
 impl Default for SandboxLimits {
@@ -28,6 +37,9 @@ impl Default for SandboxLimits {
             memory_bytes: 512 << 20,
             stdio_bytes: 64 << 10,
             data_dir: None,
+            max_output_bytes: 1 << 20,
+            max_admissible_actions: 10_000,
+            max_info_pairs: 256,
         }
     }
 }

@@ -99,53 +99,124 @@ impl WasmSession {
     }
 }
 
+/// Refuses a value over its limit with a typed error naming the call.
+fn bounded(call: &str, what: &'static str, size: usize, limit: usize) -> Result<(), SessionError> {
+    if size > limit {
+        return Err(SessionError::OutputTooLarge {
+            call: call.to_string(),
+            what,
+            size,
+            limit,
+        });
+    }
+    Ok(())
+}
+
+fn info_bytes(info: &[lamer_sdk::InfoPair]) -> usize {
+    info.iter().map(|p| p.key.len() + p.value.len()).sum()
+}
+
+impl WasmSession {
+    fn bound_reset(&self, call: &str, r: ResetResult) -> Result<ResetResult, SessionError> {
+        let limits = &self.plugin.limits;
+        bounded(call, "info pairs", r.info.len(), limits.max_info_pairs)?;
+        let bytes = r.observation.len() + info_bytes(&r.info);
+        bounded(call, "bytes", bytes, limits.max_output_bytes)?;
+        Ok(r)
+    }
+}
+
 impl EnvSession for WasmSession {
     fn reset(&mut self, task: &Task) -> Result<ResetResult, SessionError> {
         let task = convert::task(task);
-        self.call("session.reset", |store, p, h| {
-            p.lamer_env_environment()
-                .session()
-                .call_reset(store, h, &task)
-        })
-        .map(convert::reset_result)
+        let r = self
+            .call("session.reset", |store, p, h| {
+                p.lamer_env_environment()
+                    .session()
+                    .call_reset(store, h, &task)
+            })
+            .map(convert::reset_result)?;
+        self.bound_reset("session.reset", r)
     }
 
     fn restart(&mut self) -> Result<ResetResult, SessionError> {
-        self.call("session.restart", |store, p, h| {
-            p.lamer_env_environment().session().call_restart(store, h)
-        })
-        .map(convert::reset_result)
+        let r = self
+            .call("session.restart", |store, p, h| {
+                p.lamer_env_environment().session().call_restart(store, h)
+            })
+            .map(convert::reset_result)?;
+        self.bound_reset("session.restart", r)
     }
 
     fn step(&mut self, action: &str) -> Result<StepResult, SessionError> {
-        self.call("session.step", |store, p, h| {
-            p.lamer_env_environment()
-                .session()
-                .call_step(store, h, action)
-        })
-        .map(convert::step_result)
+        let r = self
+            .call("session.step", |store, p, h| {
+                p.lamer_env_environment()
+                    .session()
+                    .call_step(store, h, action)
+            })
+            .map(convert::step_result)?;
+        let limits = &self.plugin.limits;
+        bounded(
+            "session.step",
+            "info pairs",
+            r.info.len(),
+            limits.max_info_pairs,
+        )?;
+        let bytes = r.observation.len() + r.action_echo.len() + info_bytes(&r.info);
+        bounded("session.step", "bytes", bytes, limits.max_output_bytes)?;
+        Ok(r)
     }
 
     fn admissible_actions(&mut self) -> Result<Vec<String>, SessionError> {
-        self.call("session.admissible-actions", |store, p, h| {
+        let call = "session.admissible-actions";
+        let actions = self.call(call, |store, p, h| {
             p.lamer_env_environment()
                 .session()
                 .call_admissible_actions(store, h)
-        })
+        })?;
+        let limits = &self.plugin.limits;
+        bounded(
+            call,
+            "actions",
+            actions.len(),
+            limits.max_admissible_actions,
+        )?;
+        let bytes = actions.iter().map(String::len).sum();
+        bounded(call, "bytes", bytes, limits.max_output_bytes)?;
+        Ok(actions)
     }
 
     fn expert_action(&mut self) -> Result<Option<String>, SessionError> {
-        self.call("session.expert-action", |store, p, h| {
+        let call = "session.expert-action";
+        let action = self.call(call, |store, p, h| {
             p.lamer_env_environment()
                 .session()
                 .call_expert_action(store, h)
-        })
+        })?;
+        let bytes = action.as_ref().map_or(0, String::len);
+        bounded(call, "bytes", bytes, self.plugin.limits.max_output_bytes)?;
+        Ok(action)
     }
 
     fn prompt(&mut self) -> Result<PromptPieces, SessionError> {
-        self.call("session.prompt", |store, p, h| {
-            p.lamer_env_environment().session().call_prompt(store, h)
-        })
-        .map(convert::prompt_pieces)
+        let call = "session.prompt";
+        let pieces = self
+            .call(call, |store, p, h| {
+                p.lamer_env_environment().session().call_prompt(store, h)
+            })
+            .map(convert::prompt_pieces)?;
+        let bytes = [
+            &pieces.role,
+            &pieces.rules,
+            &pieces.initial_state_label,
+            &pieces.action_instruction,
+            &pieces.reflect_instruction,
+        ]
+        .iter()
+        .map(|s| s.len())
+        .sum();
+        bounded(call, "bytes", bytes, self.plugin.limits.max_output_bytes)?;
+        Ok(pieces)
     }
 }

@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
-# Builds the lamer-policy bench example with `--features cuda` using the CUDA
-# 13.0.x toolkit from PyPI wheels (no system CUDA needed; GPU drivers R580+).
+# Builds the CUDA `lamer-host` and the lamer-policy bench example with
+# `--features cuda` using the CUDA 13.0.x toolkit from PyPI wheels (no system
+# CUDA needed; GPU drivers R580+), then packs them for transfer: stripped,
+# xz-compressed, with the environment plugins and scripts/gpu-launch.sh, in
+# $CARGO_TARGET_DIR/dist; on the GPU machine gpu-launch.sh unpacks a binary
+# with python3's lzma and finds the CUDA libraries of its Python environment.
 #
 # Usage: scripts/cuda-build.sh [extra cargo args]
 #   env: CUDA_VENV (default ~/.cache/lamer/cuda13-venv), CUDA_COMPUTE_CAP
@@ -80,5 +84,23 @@ source "$VENV/cuda-env.sh"
 nvcc --version | tail -n2
 
 cd "$REPO"
+cargo build --release -p lamer-host --features cuda "$@"
 cargo build --release -p lamer-policy --features cuda --example bench "$@"
-echo "built $CARGO_TARGET_DIR/release/examples/bench (source $VENV/cuda-env.sh before running)"
+echo "built $CARGO_TARGET_DIR/release/lamer-host and examples/bench (source $VENV/cuda-env.sh before running)"
+
+# Pack for a machine that has the driver and a Python environment with the
+# nvidia-* wheels, but no network and no Rust: binaries stripped and
+# xz-compressed, plugins as they are.
+DIST="$CARGO_TARGET_DIR/dist"
+rm -rf "$DIST" && mkdir -p "$DIST/plugins"
+for bin in release/lamer-host release/examples/bench; do
+  name="$(basename "$bin")"
+  strip -o "$DIST/$name" "$CARGO_TARGET_DIR/$bin"
+  xz -9 -T0 -f "$DIST/$name"
+done
+if ls "$REPO"/target/wasm32-wasip2/plugin/*.wasm >/dev/null 2>&1; then
+  cp "$REPO"/target/wasm32-wasip2/plugin/*.wasm "$DIST/plugins/"
+fi
+cp "$REPO/scripts/gpu-launch.sh" "$DIST/"
+du -b "$DIST"/* "$DIST"/plugins/* 2>/dev/null | sort -n
+echo "transfer size: $(du -cb "$DIST" | tail -n1 | cut -f1) bytes (limit 67108864)"

@@ -46,6 +46,11 @@ struct Args {
     lora_rank: usize,
     #[arg(long, default_value_t = 2)]
     repeats: usize,
+    /// Load these weights instead of random ones: a Hugging Face model
+    /// directory, or `tiny` for the built-in tiny model (its directory is
+    /// printed, so another framework can load the same weights).
+    #[arg(long)]
+    model: Option<String>,
 }
 
 /// Polls `nvidia-smi` for the most GPU memory used while benchmarks run.
@@ -86,6 +91,12 @@ fn main() -> Result<()> {
     options.train_prompt_len = args.train_prompt_len;
     options.train_response_len = args.train_response_len;
     options.repeats = args.repeats;
+    if let Some(spec) = &args.model {
+        let dir = lamer_policy::ModelSource::parse(Some(spec)).resolve()?;
+        println!("model dir: {}", dir.display());
+        options.config = lamer_policy::loading::ModelFiles::locate(&dir)?.read_config()?;
+        options.model_dir = Some(dir);
+    }
     options.train_modes = args
         .train
         .iter()

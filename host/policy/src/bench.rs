@@ -37,6 +37,9 @@ pub struct BenchOptions {
     pub train_modes: Vec<TrainMode>,
     /// Timed repetitions (the best is reported).
     pub repeats: usize,
+    /// Load these weights (a Hugging Face model directory) instead of drawing
+    /// random ones, e.g. to run the same weights as another framework.
+    pub model_dir: Option<std::path::PathBuf>,
 }
 
 impl BenchOptions {
@@ -55,6 +58,7 @@ impl BenchOptions {
             train_response_len: 64,
             train_modes: vec![TrainMode::Lora(LoraConfig::default()), TrainMode::Full],
             repeats: 2,
+            model_dir: None,
         }
     }
 }
@@ -125,8 +129,11 @@ pub fn run(
         out.push(m);
     };
     let dev = &options.device;
-    let model = random_model(&options.config, dev, options.dtype)?;
-    let vocab = options.config.vocab_size;
+    let model = match &options.model_dir {
+        Some(dir) => crate::loading::load_model_dir(dir, dev, options.dtype)?.0,
+        None => random_model(&options.config, dev, options.dtype)?,
+    };
+    let vocab = model.config().vocab_size;
     let l = options.prompt_len;
     for &b in &options.batch_sizes {
         // Prefill: one forward over b × L prompt tokens, cache filled.
@@ -137,7 +144,7 @@ pub fn run(
         let pos = Tensor::from_vec(pos, (b, l), dev)?;
         let mask = causal_padding_mask(&vec![vec![1u8; l]; b], dev)?;
         let t = best_of(options.repeats, || {
-            let mut cache = crate::kv_cache::KvCache::new(options.config.num_hidden_layers);
+            let mut cache = crate::kv_cache::KvCache::new(model.config().num_hidden_layers);
             let h = model.forward_hidden(&ids, &pos, &mask, Some(&mut cache), Pass::Inference)?;
             let last = h.narrow(1, l - 1, 1)?;
             model

@@ -67,6 +67,9 @@ pub enum PolicyError {
     /// A tensor operation failed.
     #[error("tensor computation failed: {0}")]
     Compute(String),
+
+    #[error("memory plan: {0}")]
+    MemoryPlan(String),
 }
 
 impl From<candle_core::Error> for PolicyError {

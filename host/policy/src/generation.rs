@@ -4,13 +4,17 @@
 //! newest token of every row sits in the same column. Each row keeps its own
 //! positions (pads do not advance them) and a key-padding mask that hides its
 //! pads from attention, so a row's output does not depend on how much padding
-//! its batch-mates forced on it. Prefill runs in row groups bounded by a token
+//! its batch-mates forced on it. Identical prompts (the G trials of a task at
+//! their first attempt) are prefilled once and fanned out to their rows.
+//! Prefill runs in row groups bounded by a token
 //! budget; attention itself bounds its `rows × L²` scores per query block
 //! ([`crate::attention`]). The KV cache is allocated once for prompt +
 //! `max_new_tokens` and written in place ([`KvCache`]). After each step, rows
 //! that emitted a stop token or hit `max_new_tokens` **leave the batch**: the
 //! last live row takes each one's place in the cache (and in every per-row
 //! list here), so later steps only pay for live rows.
+
+use std::collections::HashMap;
 
 use candle_core::{DType, Device, Tensor};
 use lamer_sdk::SeededRng;
@@ -88,6 +92,91 @@ fn insert_seen(seen: &mut Vec<u32>, token: u32) {
     }
 }
 
+/// The distinct prompts of `inputs` in first-seen order, and for each input
+/// the index of its prompt among them.
+fn distinct_prompts(inputs: &[GenerationInput]) -> (Vec<&[u32]>, Vec<u32>) {
+    let mut seen: HashMap<&[u32], u32> = HashMap::new();
+    let mut unique = Vec::new();
+    let source = inputs
+        .iter()
+        .map(|input| {
+            let ids = input.prompt_ids.as_slice();
+            *seen.entry(ids).or_insert_with(|| {
+                unique.push(ids);
+                (unique.len() - 1) as u32
+            })
+        })
+        .collect();
+    (unique, source)
+}
+
+/// Prompt tokens a batch's prefill computes (rows × the padded width) with
+/// and without prefilling identical prompts once: `(computed, saved)`.
+pub fn prefill_tokens(inputs: &[GenerationInput]) -> (usize, usize) {
+    let width = inputs.iter().map(|i| i.prompt_ids.len()).max().unwrap_or(0);
+    let unique = distinct_prompts(inputs).0.len();
+    (unique * width, (inputs.len() - unique) * width)
+}
+
+/// Prefills `prompts`, left-padded to `width`, in row groups of at most
+/// `budget` tokens, into one cache sized for `width + max_new` positions.
+/// Returns the cache, the last position's f32 logits `(rows, vocab)` and each
+/// row's key-validity mask.
+fn prefill(
+    model: &Qwen3Model,
+    prompts: &[&[u32]],
+    width: usize,
+    max_new: usize,
+    budget: usize,
+) -> Result<(KvCache, Tensor, Vec<Vec<u8>>)> {
+    let device = model.device();
+    let group = (budget / width.max(1)).max(1);
+    let c = model.config();
+    let mut cache = KvCache::preallocated(
+        c.num_hidden_layers,
+        prompts.len(),
+        c.num_key_value_heads,
+        width + max_new,
+        c.head_dim(),
+        model.dtype(),
+        device,
+    )?;
+    let mut key_valid: Vec<Vec<u8>> = Vec::with_capacity(prompts.len());
+    let mut logits = Vec::new();
+    for (g, chunk) in prompts.chunks(group).enumerate() {
+        let mut ids = Vec::with_capacity(chunk.len() * width);
+        let mut positions = Vec::with_capacity(chunk.len() * width);
+        let mut valid = Vec::with_capacity(chunk.len());
+        for prompt in chunk {
+            let pad = width - prompt.len();
+            ids.extend(std::iter::repeat_n(0u32, pad));
+            ids.extend_from_slice(prompt);
+            positions.extend(std::iter::repeat_n(0u32, pad));
+            positions.extend(0..prompt.len() as u32);
+            let mut v = vec![0u8; pad];
+            v.resize(width, 1);
+            valid.push(v);
+        }
+        let n = chunk.len();
+        let ids = Tensor::from_vec(ids, (n, width), device)?;
+        let positions = Tensor::from_vec(positions, (n, width), device)?;
+        let mask = causal_padding_mask(&valid, device)?;
+        let mut rows_cache = cache.row_group(g * group, n)?;
+        let hidden = model.forward_hidden(
+            &ids,
+            &positions,
+            &mask,
+            Some(&mut rows_cache),
+            Pass::Inference,
+        )?;
+        let last = hidden.narrow(1, width - 1, 1)?.squeeze(1)?;
+        logits.push(model.logits(&last)?.to_dtype(DType::F32)?);
+        key_valid.extend(valid);
+    }
+    cache.set_len(width)?;
+    Ok((cache, Tensor::cat(&logits, 0)?, key_valid))
+}
+
 /// Generates a continuation for every input (outputs in input order).
 pub fn generate(
     model: &Qwen3Model,
@@ -124,55 +213,21 @@ pub fn generate(
         return Ok(inputs.iter().map(|_| empty(FinishReason::Length)).collect());
     }
 
-    // Prefill, in row groups, every group left-padded to the global length
-    // and writing its rows of one cache sized for the longest continuation.
+    // Identical prompts (the G trials of a task at their first attempt) are
+    // prefilled once; their cache rows and logits are then fanned out.
     let width = inputs.iter().map(|i| i.prompt_ids.len()).max().unwrap_or(0);
-    let group = (config.prefill_token_budget / width.max(1)).max(1);
-    let c = model.config();
-    let mut cache = KvCache::preallocated(
-        c.num_hidden_layers,
-        inputs.len(),
-        c.num_key_value_heads,
-        width + max_new,
-        c.head_dim(),
-        model.dtype(),
-        &device,
-    )?;
-    let mut key_valid: Vec<Vec<u8>> = Vec::with_capacity(inputs.len());
-    let mut prefill_logits = Vec::new();
-    for (g, chunk) in inputs.chunks(group).enumerate() {
-        let mut ids = Vec::with_capacity(chunk.len() * width);
-        let mut positions = Vec::with_capacity(chunk.len() * width);
-        let mut valid = Vec::with_capacity(chunk.len());
-        for input in chunk {
-            let pad = width - input.prompt_ids.len();
-            ids.extend(std::iter::repeat_n(0u32, pad));
-            ids.extend_from_slice(&input.prompt_ids);
-            positions.extend(std::iter::repeat_n(0u32, pad));
-            positions.extend(0..input.prompt_ids.len() as u32);
-            let mut v = vec![0u8; pad];
-            v.resize(width, 1);
-            valid.push(v);
-        }
-        let n = chunk.len();
-        let ids = Tensor::from_vec(ids, (n, width), &device)?;
-        let positions = Tensor::from_vec(positions, (n, width), &device)?;
-        let mask = causal_padding_mask(&valid, &device)?;
-        let mut rows_cache = cache.row_group(g * group, n)?;
-        let hidden = model.forward_hidden(
-            &ids,
-            &positions,
-            &mask,
-            Some(&mut rows_cache),
-            Pass::Inference,
-        )?;
-        let last = hidden.narrow(1, width - 1, 1)?.squeeze(1)?;
-        prefill_logits.push(model.logits(&last)?.to_dtype(DType::F32)?);
-        key_valid.extend(valid);
+    let (unique, source) = distinct_prompts(inputs);
+    let (mut cache, mut logits, unique_valid) =
+        prefill(model, &unique, width, max_new, config.prefill_token_budget)?;
+    if unique.len() < inputs.len() {
+        let index = Tensor::new(source.as_slice(), &device)?;
+        cache = cache.select_rows(&index)?;
+        logits = logits.index_select(&index, 0)?;
     }
-    cache.set_len(width)?;
-    let mut logits = Tensor::cat(&prefill_logits, 0)?;
-    drop(prefill_logits);
+    let mut key_valid: Vec<Vec<u8>> = source
+        .iter()
+        .map(|&s| unique_valid[s as usize].clone())
+        .collect();
     let penalty = config.sampling.repetition_penalty != 1.0;
 
     let mut rows: Vec<Row> = inputs

@@ -210,6 +210,26 @@ impl KvCache {
         buffers.filled(b)
     }
 
+    /// A cache whose row `r` is a copy of this cache's row `rows[r]` (a u32
+    /// index tensor), e.g. to fan a shared prompt out to several rows.
+    pub fn select_rows(&self, rows: &Tensor) -> Result<KvCache> {
+        let mut layers = Vec::with_capacity(self.layers.len());
+        for layer in &self.layers {
+            layers.push(match layer {
+                Some(l) => Some(LayerBuffers {
+                    keys: l.keys.narrow(0, 0, self.rows)?.index_select(rows, 0)?,
+                    values: l.values.narrow(0, 0, self.rows)?.index_select(rows, 0)?,
+                    len: l.len,
+                }),
+                None => None,
+            });
+        }
+        Ok(KvCache {
+            layers,
+            rows: rows.dim(0)?,
+        })
+    }
+
     /// Removes the rows at `finished` (any order, no duplicates): each is
     /// overwritten by the last live row, like `Vec::swap_remove` applied in
     /// descending index order. Callers keep their per-row data in step by

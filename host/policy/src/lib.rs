@@ -23,6 +23,7 @@
 //!   AdamW with checkpointable state, gradient clipping;
 //! - [`tiny`]: the built-in tiny model, the default when no model is given;
 //! - [`attention`]: attention that materialises one score tensor per block;
+//! - [`memory`]: the memory plan of a training run, checked before it starts;
 //! - [`threads`]: the CPU thread count, fixed once at start-up;
 //! - [`bench`]: throughput measurements.
 
@@ -38,6 +39,7 @@ pub mod kv_cache;
 mod llm;
 pub mod loading;
 pub mod lora;
+pub mod memory;
 pub mod model;
 pub mod optim;
 pub mod sampling;

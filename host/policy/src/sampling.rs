@@ -41,7 +41,10 @@ use crate::error::Result;
 use crate::scoring::effective_temperature;
 
 /// Top-k up to this size is found by repeated argmax on the device (any
-/// device); a larger k, or top-p without top-k, sorts the vocabulary.
+/// device); a larger k, or top-p without top-k, sorts the vocabulary with
+/// candle's `arg_sort_last_dim`, whose CUDA kernel sorts a row in shared
+/// memory and so may fail for a 150k vocabulary. LaMer's settings (no
+/// filter for training, top-k 20 + top-p 0.8 for evaluation) never sort.
 const MAX_ITERATIVE_TOP_K: usize = 64;
 
 /// Picks a token from `logits` (one vocabulary row, f32) with no repetition

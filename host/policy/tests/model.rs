@@ -956,3 +956,30 @@ fn bf16_training_at_lr_1e6_moves_f32_masters_like_the_f32_path() {
         "{moved_stored} of {total}"
     );
 }
+
+#[test]
+fn identical_prompts_are_prefilled_once_and_each_row_still_samples_alone() {
+    let (_, _, model) = test_model(true);
+    let shared = vec![4u32, 9, 16, 25, 36, 49, 64];
+    let other = vec![2u32, 3, 5, 7];
+    let inputs: Vec<GenerationInput> = [&shared, &other, &shared, &shared]
+        .iter()
+        .enumerate()
+        .map(|(i, p)| GenerationInput {
+            prompt_ids: p.to_vec(),
+            seed: 70 + i as u64,
+        })
+        .collect();
+    assert_eq!(generation::prefill_tokens(&inputs), (2 * 7, 2 * 7));
+    let config = GenerationConfig::new(SamplingParams::training(8), vec![]);
+    let together = generate(&model, &inputs, &config).unwrap();
+    for (input, got) in inputs.iter().zip(&together) {
+        let alone = generate(&model, std::slice::from_ref(input), &config).unwrap();
+        assert_eq!(got.tokens, alone[0].tokens);
+        for (x, y) in got.logprobs.iter().zip(&alone[0].logprobs) {
+            assert!((x - y).abs() < 1e-5, "{x} vs {y}");
+        }
+    }
+    // Different seeds on the shared prompt give different continuations.
+    assert_ne!(together[0].tokens, together[2].tokens);
+}

@@ -40,9 +40,18 @@ pub struct EvalArgs {
     #[arg(long, value_name = "DIR")]
     pub model: Option<String>,
 
-    /// Run the model on the first CUDA GPU in bf16 instead of the CPU in f32.
+    /// Run the model on the first CUDA GPU in bf16 instead of the CPU in f32
+    /// (the same as `--device cuda:0 --dtype bf16`).
     #[arg(long)]
     pub cuda: bool,
+
+    /// Device of the LLM policy: `cpu`, `cuda` or `cuda:N`.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+
+    /// Weights dtype of the LLM policy: f32, bf16 or f16.
+    #[arg(long, default_value = "f32")]
+    pub dtype: String,
 
     /// The split of held-out tasks to evaluate on.
     #[arg(long, default_value = "test")]
@@ -151,7 +160,10 @@ fn load_policy(args: &EvalArgs) -> anyhow::Result<Box<dyn Policy>> {
                     .context("no CUDA device (is this build compiled with the `cuda` feature?)")?;
                 (device, DType::BF16)
             } else {
-                (Device::Cpu, DType::F32)
+                (
+                    lamer_policy::loading::parse_device(&args.device)?,
+                    lamer_policy::loading::parse_dtype(&args.dtype)?,
+                )
             };
             Box::new(
                 LlmPolicy::from_source(&source, &device, dtype)

@@ -146,6 +146,37 @@ pub struct Learner {
     pub source_dir: PathBuf,
 }
 
+/// Prints the run's memory plan and refuses one that cannot fit the device.
+fn memory_plan(
+    dir: &Path,
+    recipe: &Recipe,
+    device: &Device,
+    dtype: DType,
+) -> Result<(), TrainError> {
+    use lamer_policy::memory::{PlanInput, PlanMode, check_plan, device_name};
+    let l = &recipe.lengths;
+    let input = PlanInput {
+        config: lamer_policy::loading::ModelFiles::locate(dir)?.read_config()?,
+        dtype,
+        mode: match &recipe.optim.lora {
+            Some(lora) => PlanMode::Lora { rank: lora.rank },
+            None => PlanMode::Full,
+        },
+        micro_batch: recipe.optim.micro_batch,
+        train_tokens: l.max_prompt_tokens + l.max_new_tokens,
+        response_tokens: l.max_new_tokens,
+        generation_rows: recipe.schedule.tasks_per_step * recipe.trial.group_size,
+        generation_tokens: l.max_prompt_tokens + l.max_new_tokens,
+        prefill_token_budget: 16_384,
+    };
+    let (plan, warning) = check_plan(&input, device)?;
+    eprintln!("memory plan on {}: {}", device_name(device), plan.summary());
+    if let Some(warning) = warning {
+        eprintln!("warning: {warning} (rows at the longest lengths may not fit)");
+    }
+    Ok(())
+}
+
 impl Learner {
     /// Loads `model` and makes it trainable as `recipe.optim` says.
     pub fn load(
@@ -156,6 +187,7 @@ impl Learner {
     ) -> Result<Self, TrainError> {
         let source = ModelSource::parse(model);
         let source_dir = source.resolve()?;
+        memory_plan(&source_dir, recipe, device, dtype)?;
         let mut policy = LlmPolicy::from_source(&source, device, dtype)?;
         let mode = match &recipe.optim.lora {
             Some(l) => TrainMode::Lora(LoraConfig {

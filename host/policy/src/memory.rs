@@ -1,0 +1,364 @@
+//! A memory plan: what a training run will hold on its device, estimated
+//! before any weight is loaded, so that a run that cannot fit is refused with
+//! one line instead of failing an hour in.
+//!
+//! The estimate adds up, in bytes:
+//! - **weights** in the model dtype;
+//! - **gradients** of the trainable parameters (in their dtype: the model's
+//!   for full fine-tuning, f32 for LoRA factors);
+//! - **optimizer**: AdamW's two f32 moments per trainable parameter, plus the
+//!   f32 master copies of half-precision weights ([`crate::optim`]);
+//! - **activations** the training forward keeps for the backward pass, per
+//!   micro-batch: per token and layer the projections, norms and MLP
+//!   intermediates, plus the attention scores and probabilities
+//!   (`rows × heads × L²` twice) — and the f32 logits of response tokens;
+//! - **KV cache** of the rollout: keys and values of every layer for every
+//!   generating row at prompt + `max_new_tokens`, plus the prefill's
+//!   transient buffers.
+//!
+//! Rollouts and updates alternate, so the peak is weights plus optimizer
+//! state plus the larger of (gradients + activations) and (KV cache +
+//! generation buffers). The figures are estimates (allocator slack, fragmentation and
+//! the framework's own workspace come on top), hence [`HEADROOM`].
+
+use candle_core::{DType, Device};
+
+use crate::PolicyError;
+use crate::attention::DEFAULT_SCORE_BUDGET;
+use crate::config::Qwen3Config;
+use crate::model::expected_tensors;
+
+/// The share of the device's memory a plan may use.
+pub const HEADROOM: f64 = 0.9;
+
+const GIB: f64 = (1u64 << 30) as f64;
+
+/// What the run trains.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum PlanMode {
+    Full,
+    /// LoRA of `rank` on every attention and MLP projection.
+    Lora {
+        rank: usize,
+    },
+}
+
+/// The shape of a run.
+#[derive(Debug, Clone)]
+pub struct PlanInput {
+    pub config: Qwen3Config,
+    pub dtype: DType,
+    pub mode: PlanMode,
+    /// Rows in one training micro-batch.
+    pub micro_batch: usize,
+    /// Prompt + response tokens of a training row.
+    pub train_tokens: usize,
+    /// Response tokens of a training row (projected to the vocabulary).
+    pub response_tokens: usize,
+    /// Rows generating at once in a rollout.
+    pub generation_rows: usize,
+    /// Prompt + `max_new_tokens` of a generating row.
+    pub generation_tokens: usize,
+    /// Rows × prompt tokens one prefill group processes.
+    pub prefill_token_budget: usize,
+}
+
+/// The estimate, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryPlan {
+    pub weights: u64,
+    pub gradients: u64,
+    pub optimizer: u64,
+    pub activations: u64,
+    pub kv_cache: u64,
+}
+
+fn bytes(dtype: DType) -> u64 {
+    dtype.size_in_bytes() as u64
+}
+
+/// Parameters of `config`, and of LoRA factors of `rank` on it.
+fn parameter_counts(config: &Qwen3Config, rank: usize) -> (u64, u64) {
+    let mut all = 0u64;
+    let mut lora = 0u64;
+    for (name, shape) in expected_tensors(config) {
+        let n: usize = shape.iter().product();
+        all += n as u64;
+        if name.ends_with("proj.weight") && shape.len() == 2 {
+            lora += (rank * (shape[0] + shape[1])) as u64;
+        }
+    }
+    (all, lora)
+}
+
+impl MemoryPlan {
+    /// Estimates the plan of `input`.
+    pub fn estimate(input: &PlanInput) -> Self {
+        let c = &input.config;
+        let wb = bytes(input.dtype);
+        let (params, lora) = parameter_counts(
+            c,
+            match input.mode {
+                PlanMode::Lora { rank } => rank,
+                PlanMode::Full => 0,
+            },
+        );
+        let weights = params * wb;
+        let (gradients, optimizer) = match input.mode {
+            PlanMode::Full => {
+                let masters = if wb < 4 { params * 4 } else { 0 };
+                (params * wb, params * 8 + masters)
+            }
+            PlanMode::Lora { .. } => (lora * 4, lora * 8),
+        };
+        let activations = training_activations(input);
+        let kv_cache = generation_memory(input);
+        MemoryPlan {
+            weights,
+            gradients,
+            optimizer,
+            activations,
+            kv_cache,
+        }
+    }
+
+    /// The peak over a rollout and an update.
+    pub fn peak(&self) -> u64 {
+        self.weights + self.optimizer + (self.gradients + self.activations).max(self.kv_cache)
+    }
+
+    /// One line for people: every part in GiB.
+    pub fn summary(&self) -> String {
+        let g = |b: u64| b as f64 / GIB;
+        format!(
+            "peak {:.2} GiB = weights {:.2} + optimizer {:.2} + max(gradients {:.2} + activations {:.2}, KV cache {:.2})",
+            g(self.peak()),
+            g(self.weights),
+            g(self.optimizer),
+            g(self.gradients),
+            g(self.activations),
+            g(self.kv_cache)
+        )
+    }
+
+    /// Refuses a plan whose peak exceeds [`HEADROOM`] of `available` bytes,
+    /// naming what to change.
+    pub fn check(
+        &self,
+        input: &PlanInput,
+        available: u64,
+        where_: &str,
+    ) -> Result<(), PolicyError> {
+        let limit = (available as f64 * HEADROOM) as u64;
+        if self.peak() <= limit {
+            return Ok(());
+        }
+        Err(PolicyError::MemoryPlan(format!(
+            "needs {:.1} GiB but {where_} has {:.1} GiB ({:.0} % usable): {}; {}",
+            self.peak() as f64 / GIB,
+            available as f64 / GIB,
+            HEADROOM * 100.0,
+            self.summary(),
+            self.advice(input)
+        )))
+    }
+
+    /// What to change, largest part first.
+    fn advice(&self, input: &PlanInput) -> String {
+        let mut parts = vec![
+            (
+                self.optimizer + self.gradients,
+                "train LoRA instead of every weight",
+            ),
+            (
+                self.activations,
+                "lower optim.micro_batch or the prompt/response lengths",
+            ),
+            (
+                self.kv_cache,
+                "lower schedule.tasks_per_step, trial.group_size or lengths.max_new_tokens",
+            ),
+            (self.weights, "use a smaller model or --dtype bf16"),
+        ];
+        if input.mode != PlanMode::Full {
+            parts.remove(0);
+        }
+        if input.dtype != DType::F32 {
+            parts.retain(|(_, a)| !a.ends_with("bf16"));
+        }
+        parts.sort_by_key(|p| std::cmp::Reverse(p.0));
+        format!("try: {}", parts.first().map_or("a larger device", |p| p.1))
+    }
+}
+
+/// What the training forward keeps for backward, for one micro-batch.
+fn training_activations(input: &PlanInput) -> u64 {
+    let c = &input.config;
+    let wb = bytes(input.dtype);
+    let (h, i) = (c.hidden_size as u64, c.intermediate_size as u64);
+    let q = (c.num_attention_heads * c.head_dim()) as u64;
+    let kv = (c.num_key_value_heads * c.head_dim()) as u64;
+    let rows = input.micro_batch as u64;
+    let l = input.train_tokens as u64;
+    // Norm inputs/outputs, residuals, q/k/v before and after norm and RoPE,
+    // the attention context, o_proj, and gate/up/SiLU/product/down.
+    let per_token = 6 * h + 3 * q + 4 * kv + 4 * i;
+    let scores = 2 * rows * c.num_attention_heads as u64 * l * l;
+    let per_layer = (rows * l * per_token + scores) * wb;
+    // f32 logits, log-softmax and its exp for the entropy.
+    let logits = rows * input.response_tokens as u64 * c.vocab_size as u64 * 4 * 3;
+    per_layer * c.num_hidden_layers as u64 + logits
+}
+
+/// The KV cache of a rollout and the prefill's transient buffers.
+fn generation_memory(input: &PlanInput) -> u64 {
+    let c = &input.config;
+    let wb = bytes(input.dtype);
+    let kv = (c.num_key_value_heads * c.head_dim()) as u64;
+    let rows = input.generation_rows as u64;
+    let cache = 2 * c.num_hidden_layers as u64 * rows * input.generation_tokens as u64 * kv * wb;
+    let (h, i) = (c.hidden_size as u64, c.intermediate_size as u64);
+    let prefill =
+        input.prefill_token_budget as u64 * (4 * h + 3 * i) * wb + DEFAULT_SCORE_BUDGET as u64 * 4;
+    let logits = rows * c.vocab_size as u64 * 4 * 4;
+    cache + prefill + logits
+}
+
+/// Estimates the plan of `input` and checks it against `device`'s memory.
+///
+/// On a GPU a plan that does not fit is refused (the error is the one line to
+/// show). On the CPU the estimate is only reported: its activations assume
+/// every row at the recipe's longest prompt and response, a bound that small
+/// CPU runs (whose real rows are far shorter) exceed without harm, and the
+/// host's memory is not the accelerator's hard limit. Returns the plan and,
+/// on the CPU, the refusal it would have been.
+pub fn check_plan(
+    input: &PlanInput,
+    device: &Device,
+) -> Result<(MemoryPlan, Option<String>), PolicyError> {
+    let plan = MemoryPlan::estimate(input);
+    let Some(available) = device_memory(device) else {
+        return Ok((plan, None));
+    };
+    match plan.check(input, available, &device_name(device)) {
+        Ok(()) => Ok((plan, None)),
+        Err(e) if device.is_cpu() => Ok((plan, Some(e.to_string()))),
+        Err(e) => Err(e),
+    }
+}
+
+/// `cpu` or `cuda:N`.
+pub fn device_name(device: &Device) -> String {
+    match device.location() {
+        candle_core::DeviceLocation::Cuda { gpu_id } => format!("cuda:{gpu_id}"),
+        candle_core::DeviceLocation::Cpu => "cpu".into(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// The memory a run on `device` may use, in bytes: the free memory of a CUDA
+/// device (as `nvidia-smi` reports it), or the available memory of this
+/// machine for the CPU. `None` when it cannot be read.
+pub fn device_memory(device: &Device) -> Option<u64> {
+    match device {
+        Device::Cpu => cpu_available(),
+        Device::Cuda(_) => cuda_free(device_ordinal(device)),
+        _ => None,
+    }
+}
+
+fn device_ordinal(device: &Device) -> usize {
+    match device.location() {
+        candle_core::DeviceLocation::Cuda { gpu_id } => gpu_id,
+        _ => 0,
+    }
+}
+
+/// `MemAvailable` of `/proc/meminfo`.
+fn cpu_available() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    parse_meminfo(&text)
+}
+
+/// `MemAvailable` (kB) of a `/proc/meminfo` text, in bytes.
+pub fn parse_meminfo(text: &str) -> Option<u64> {
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+fn cuda_free(ordinal: usize) -> Option<u64> {
+    let out = std::process::Command::new("nvidia-smi")
+        .args([
+            &format!("--id={ordinal}"),
+            "--query-gpu=memory.free",
+            "--format=csv,noheader,nounits",
+        ])
+        .output()
+        .ok()?;
+    let mib: u64 = String::from_utf8_lossy(&out.stdout).trim().parse().ok()?;
+    Some(mib << 20)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn qwen3_4b_full() -> PlanInput {
+        PlanInput {
+            config: Qwen3Config::qwen3_4b(),
+            dtype: DType::BF16,
+            mode: PlanMode::Full,
+            micro_batch: 4,
+            train_tokens: 4096,
+            response_tokens: 1024,
+            generation_rows: 128,
+            generation_tokens: 4096,
+            prefill_token_budget: 16_384,
+        }
+    }
+
+    #[test]
+    fn full_bf16_qwen3_4b_counts_weights_masters_and_moments() {
+        let plan = MemoryPlan::estimate(&qwen3_4b_full());
+        let params = parameter_counts(&Qwen3Config::qwen3_4b(), 0).0;
+        assert!(params > 3_900_000_000 && params < 4_100_000_000, "{params}");
+        assert_eq!(plan.weights, params * 2);
+        assert_eq!(plan.gradients, params * 2);
+        assert_eq!(
+            plan.optimizer,
+            params * 12,
+            "two moments + a master, all f32"
+        );
+    }
+
+    #[test]
+    fn an_impossible_plan_is_refused_with_one_line_that_says_what_to_change() {
+        let input = qwen3_4b_full();
+        let plan = MemoryPlan::estimate(&input);
+        let err = plan
+            .check(&input, 80 << 30, "cuda:0")
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains('\n'), "{err}");
+        assert!(err.contains("cuda:0 has 80.0 GiB"), "{err}");
+        assert!(err.contains("try: "), "{err}");
+        // LoRA with a small micro-batch fits the same card.
+        let mut lora = input.clone();
+        lora.mode = PlanMode::Lora { rank: 16 };
+        lora.micro_batch = 1;
+        lora.train_tokens = 2048;
+        lora.response_tokens = 512;
+        lora.generation_tokens = 2048;
+        let plan = MemoryPlan::estimate(&lora);
+        assert!(plan.optimizer < 1 << 30);
+        plan.check(&lora, 80 << 30, "cuda:0").unwrap();
+    }
+
+    #[test]
+    fn meminfo_parses() {
+        let text = "MemTotal:  24000000 kB\nMemAvailable:   2048 kB\n";
+        assert_eq!(parse_meminfo(text), Some(2048 * 1024));
+        assert_eq!(parse_meminfo("MemTotal: 1 kB"), None);
+    }
+}

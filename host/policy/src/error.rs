@@ -67,6 +67,11 @@ pub enum PolicyError {
     /// A tensor operation failed.
     #[error("tensor computation failed: {0}")]
     Compute(String),
+    /// A remote backend answered only part of the batch; the rest finally
+    /// failed (after retries). Callers that can end single trials (the
+    /// rollout engine) take the answers; others treat it as an error.
+    #[error("{}", .0.summary())]
+    PartialBatch(Box<crate::types::PartialBatch>),
 }
 
 impl From<candle_core::Error> for PolicyError {

@@ -34,6 +34,8 @@ pub enum OpenAiError {
          logprobs, as vLLM and SGLang have): {reason}; use --wire chat"
     )]
     NoTokenExact { reason: String },
+    #[error("the server rejects top_k ({message}); pass --omit-top-k")]
+    RejectsTopK { message: String },
     #[error("token-exact mode needs the served model's tokenizer (--tokenizer DIR or FILE)")]
     NoTokenizer,
     #[error("tokenizer: {0}")]

@@ -59,7 +59,7 @@ impl OpenAiPolicy {
         }
     }
 
-    /// One request of one token in the run's mode.
+    /// One request of one token, with the run's mode and fields.
     fn probe(&self, served: &[String]) -> Result<(), OpenAiError> {
         let request = PolicyRequest {
             messages: vec![lamer_policy::ChatMessage::user("Say OK.")],
@@ -68,41 +68,57 @@ impl OpenAiPolicy {
             admissible_actions: Vec::new(),
             expert_action: None,
         };
-        let sampling = SamplingParams::greedy(1);
+        // The test settings send top_k, as the run will.
+        let sampling = SamplingParams::evaluation(1);
+        match self.answer(&request, &sampling) {
+            Ok(_) => Ok(()),
+            Err((error, _)) => Err(self.explain_probe_failure(error, served)),
+        }
+    }
+
+    /// Turns a failed probe into the setup error that says what to fix.
+    fn explain_probe_failure(&self, error: OpenAiError, served: &[String]) -> OpenAiError {
         let known = served.is_empty() || served.iter().any(|m| *m == self.config.model);
-        match (self.answer(&request, &sampling), self.config.mode) {
-            (Ok(_), _) => Ok(()),
-            (Err((e @ (OpenAiError::Auth { .. } | OpenAiError::Unreachable { .. }), _)), _) => {
-                Err(e)
-            }
-            (
-                Err((
+        let token_exact = self.config.mode == WireMode::TokenExact;
+        match error {
+            OpenAiError::Status {
+                message, status, ..
+            } if (400..500).contains(&status) => {
+                if !known {
+                    OpenAiError::UnknownModel {
+                        model: self.config.model.clone(),
+                        served: served.join(", "),
+                        message,
+                    }
+                } else if token_exact {
+                    // The server's message names what it rejected: the
+                    // token-id prompt or the extension fields.
+                    OpenAiError::NoTokenExact {
+                        reason: format!("HTTP {status}: {message}"),
+                    }
+                } else if self.config.send_top_k && message.contains("top_k") {
+                    OpenAiError::RejectsTopK { message }
+                } else {
                     OpenAiError::Status {
-                        message, status, ..
-                    },
-                    _,
-                )),
-                _,
-            ) if !known && (400..500).contains(&status) => Err(OpenAiError::UnknownModel {
-                model: self.config.model.clone(),
-                served: served.join(", "),
-                message,
-            }),
-            (
-                Err((
-                    OpenAiError::Status {
-                        message, status, ..
-                    },
-                    _,
-                )),
-                WireMode::TokenExact,
-            ) if (400..500).contains(&status) => Err(OpenAiError::NoTokenExact {
-                reason: format!("HTTP {status}: {message}"),
-            }),
-            (Err((OpenAiError::Malformed { reason, .. }, _)), WireMode::TokenExact) => {
-                Err(OpenAiError::NoTokenExact { reason })
+                        url: self.http.url("/chat/completions"),
+                        status,
+                        message,
+                    }
+                }
             }
-            (Err((error, _)), _) => Err(error),
+            OpenAiError::Malformed { reason, .. } if token_exact => {
+                OpenAiError::NoTokenExact { reason }
+            }
+            // Token-exact answers without ids or log-probs stay malformed
+            // however often they are retried.
+            OpenAiError::GaveUp { last, attempts } if token_exact => match *last {
+                OpenAiError::Malformed { reason, .. } => OpenAiError::NoTokenExact { reason },
+                last => OpenAiError::GaveUp {
+                    attempts,
+                    last: Box::new(last),
+                },
+            },
+            other => other,
         }
     }
 
@@ -185,7 +201,18 @@ impl OpenAiPolicy {
             .map(|slot| {
                 slot.into_inner()
                     .unwrap_or_else(|p| p.into_inner())
-                    .unwrap_or_else(|| Err((OpenAiError::NoTokenizer, 0)))
+                    // Unreachable: the scope joins every worker, and a
+                    // worker fills each slot it takes before taking another.
+                    .unwrap_or_else(|| {
+                        let reason = "no worker answered this request".to_string();
+                        Err((
+                            OpenAiError::Transport {
+                                url: String::new(),
+                                reason,
+                            },
+                            0,
+                        ))
+                    })
             })
             .collect()
     }

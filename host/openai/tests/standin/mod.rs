@@ -103,13 +103,25 @@ impl StandIn {
         probe: Reply,
         decide: impl Fn(&Request, usize) -> Reply + Send + Sync + 'static,
     ) -> StandIn {
+        Self::launch(models, Some(probe), Arc::new(decide))
+    }
+
+    /// Serves `GET /v1/models` with `models` and every POST, the probe
+    /// included, by `decide`.
+    pub fn replay(
+        models: Reply,
+        decide: impl Fn(&Request) -> Reply + Send + Sync + 'static,
+    ) -> StandIn {
+        Self::launch(models, None, Arc::new(move |r: &Request, _| decide(r)))
+    }
+
+    fn launch(models: Reply, probe: Option<Reply>, decide: Arc<Decide>) -> StandIn {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
         listener.set_nonblocking(true).expect("nonblocking");
         let url = format!("http://{}/v1", listener.local_addr().expect("addr"));
         let requests = Arc::new(Mutex::new(Vec::new()));
         let peak = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
-        let decide: Arc<Decide> = Arc::new(decide);
         let shared = Shared {
             requests: requests.clone(),
             posts: Arc::new(AtomicUsize::new(0)),
@@ -171,7 +183,7 @@ struct Shared {
     in_flight: Arc<AtomicUsize>,
     peak: Arc<AtomicUsize>,
     models: Reply,
-    probe: Reply,
+    probe: Option<Reply>,
     decide: Arc<Decide>,
 }
 
@@ -185,8 +197,8 @@ impl Shared {
         self.requests.lock().unwrap().push(request.clone());
         let reply = if request.method == "GET" {
             self.models.clone()
-        } else if request.is_probe() {
-            self.probe.clone()
+        } else if let (true, Some(probe)) = (request.is_probe(), &self.probe) {
+            probe.clone()
         } else {
             let n = self.posts.fetch_add(1, Ordering::SeqCst);
             let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;

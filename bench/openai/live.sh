@@ -2,7 +2,7 @@
 # End to end against a real OpenAI-compatible server we did not write:
 # `transformers serve` on 127.0.0.1 serving lamer's built-in tiny model.
 #
-#   bench/openai/live.sh [--record]
+#   [TASKS=2] [PLUGINS="sokoban minesweeper webshop alfworld"] bench/openai/live.sh [--record]
 #
 # 1. builds lamer-host and the plugins, materialises the tiny model (an
 #    in-process candle eval of sokoban, which is also the benchmark baseline);
@@ -22,6 +22,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 TASKS="${TASKS:-2}"
+PLUGINS="${PLUGINS:-sokoban minesweeper webshop alfworld}"
 MAX_NEW_TOKENS="${MAX_NEW_TOKENS:-32}"
 record=no
 [ "${1:-}" = "--record" ] && record=yes
@@ -38,7 +39,7 @@ fi
     "$venv/bin/pip" install --quiet --disable-pip-version-check fastapi uvicorn "openai>=1.98.0" accelerate
 
 cargo build --release -p lamer-host
-./scripts/build.sh >/dev/null
+./scripts/build.sh >/dev/null 2>&1
 host=target/release/lamer-host
 plugin_dir=target/wasm32-wasip2/plugin
 out=runs/openai-live
@@ -47,6 +48,7 @@ mkdir -p "$out"
 # The in-process baseline; it also materialises the tiny model.
 "$host" eval --plugin "$plugin_dir/sokoban.wasm" --policy llm --tasks "$TASKS" \
     --max-new-tokens "$MAX_NEW_TOKENS" --no-progress --out "$out/candle-sokoban" >/dev/null
+echo "candle sokoban (in process): $(tr -d '\n ' < "$out/candle-sokoban/timing.json")"
 tiny="${LAMER_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/lamer}/models/tiny-v1"
 served="$out/tiny-served"
 "$venv/bin/python" bench/openai/export_tiny.py "$tiny" "$served" >/dev/null
@@ -71,8 +73,8 @@ if [ "$record" = yes ]; then
     sed -i "s#$served#/tmp/tiny-served#g" host/openai/tests/fixtures/transformers-serve/*.json
 fi
 
-for plugin in "$plugin_dir"/{sokoban,minesweeper,webshop,alfworld}.wasm; do
-    name="$(basename "$plugin" .wasm)"
+for name in $PLUGINS; do
+    plugin="$plugin_dir/$name.wasm"
     start=$(date +%s)
     "$host" eval --plugin "$plugin" --policy openai --base-url "$base" --model "$served" \
         --omit-top-k --tasks "$TASKS" --max-new-tokens "$MAX_NEW_TOKENS" --no-progress \

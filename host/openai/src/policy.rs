@@ -14,6 +14,9 @@ use crate::error::OpenAiError;
 use crate::http::{Failure, Http, with_retries};
 use crate::wire::{self, Answer};
 
+/// One request's outcome and the retries it took.
+type Attempted = Result<(Answer, u32), (OpenAiError, u32)>;
+
 /// A policy answered by an OpenAI-compatible server.
 pub struct OpenAiPolicy {
     config: OpenAiConfig,
@@ -78,7 +81,7 @@ impl OpenAiPolicy {
 
     /// Turns a failed probe into the setup error that says what to fix.
     fn explain_probe_failure(&self, error: OpenAiError, served: &[String]) -> OpenAiError {
-        let known = served.is_empty() || served.iter().any(|m| *m == self.config.model);
+        let known = served.is_empty() || served.contains(&self.config.model);
         let token_exact = self.config.mode == WireMode::TokenExact;
         match error {
             OpenAiError::Status {
@@ -140,7 +143,7 @@ impl OpenAiPolicy {
         &self,
         request: &PolicyRequest,
         sampling: &SamplingParams,
-    ) -> Result<(Answer, u32), (OpenAiError, u32)> {
+    ) -> Attempted {
         let malformed = |url: String| {
             move |reason: String| Failure::Retry(OpenAiError::Malformed { url, reason }, None)
         };
@@ -178,7 +181,7 @@ impl OpenAiPolicy {
         &self,
         requests: &[PolicyRequest],
         sampling: &SamplingParams,
-    ) -> Vec<Result<(Answer, u32), (OpenAiError, u32)>> {
+    ) -> Vec<Attempted> {
         let slots: Vec<Mutex<Option<_>>> = requests.iter().map(|_| Mutex::new(None)).collect();
         let next = AtomicUsize::new(0);
         let workers = self.config.max_concurrency.min(requests.len());
@@ -217,7 +220,7 @@ impl OpenAiPolicy {
             .collect()
     }
 
-    fn count(&self, results: &[Result<(Answer, u32), (OpenAiError, u32)>]) {
+    fn count(&self, results: &[Attempted]) {
         let mut usage = self.usage.lock().unwrap_or_else(|p| p.into_inner());
         for result in results {
             usage.requests += 1;

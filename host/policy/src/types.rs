@@ -205,3 +205,25 @@ pub trait Policy: Send {
         sampling: &SamplingParams,
     ) -> Result<Vec<PolicyResponse>, PolicyError>;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_partial_batch_says_how_many_failed_and_the_first_reason() {
+        let batch = PartialBatch {
+            answers: vec![
+                Ok(PolicyResponse::scripted("a")),
+                Err("HTTP 503: overloaded".into()),
+                Err("timeout".into()),
+            ],
+        };
+        assert_eq!(
+            batch.summary(),
+            "2 of 3 requests failed in the policy backend; first: HTTP 503: overloaded"
+        );
+        let error = PolicyError::PartialBatch(Box::new(batch));
+        assert!(error.to_string().starts_with("2 of 3 requests failed"));
+    }
+}

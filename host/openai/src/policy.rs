@@ -139,11 +139,7 @@ impl OpenAiPolicy {
 
     /// One request through to its answer, with retries; the answer or the
     /// final error, and the retries spent.
-    fn answer(
-        &self,
-        request: &PolicyRequest,
-        sampling: &SamplingParams,
-    ) -> Attempted {
+    fn answer(&self, request: &PolicyRequest, sampling: &SamplingParams) -> Attempted {
         let malformed = |url: String| {
             move |reason: String| Failure::Retry(OpenAiError::Malformed { url, reason }, None)
         };
@@ -177,11 +173,7 @@ impl OpenAiPolicy {
 
     /// Answers `requests` with at most `max_concurrency` in flight; one
     /// result per request, in order.
-    fn answer_all(
-        &self,
-        requests: &[PolicyRequest],
-        sampling: &SamplingParams,
-    ) -> Vec<Attempted> {
+    fn answer_all(&self, requests: &[PolicyRequest], sampling: &SamplingParams) -> Vec<Attempted> {
         let slots: Vec<Mutex<Option<_>>> = requests.iter().map(|_| Mutex::new(None)).collect();
         let next = AtomicUsize::new(0);
         let workers = self.config.max_concurrency.min(requests.len());

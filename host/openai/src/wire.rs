@@ -2,7 +2,7 @@
 //! back from the responses. Pure functions, so each field is unit-tested.
 //!
 //! Only widely shared fields are sent. Extensions (vLLM's and SGLang's
-//! `top_k`, `stop_token_ids`, `return_tokens_as_token_ids`,
+//! `top_k`, `stop_token_ids`, `return_token_ids`, `return_tokens_as_token_ids`,
 //! `chat_template_kwargs`) are sent only where the mode or the settings need
 //! them, because strict servers reject fields they do not know.
 
@@ -80,6 +80,9 @@ pub fn completion_body(
     let mut body = sampling_fields(config, seed, sampling);
     body.insert("prompt".into(), json!(prompt_ids));
     body.insert("logprobs".into(), json!(1));
+    // Two ways to get the sampled ids back: `token_ids` in the choice
+    // (vLLM ≥ 0.10.2), or tokens written as `token_id:N` (older vLLM, SGLang).
+    body.insert("return_token_ids".into(), json!(true));
     body.insert("return_tokens_as_token_ids".into(), json!(true));
     body.insert("stop_token_ids".into(), json!(stop_tokens));
     Value::Object(body)
@@ -306,6 +309,7 @@ mod tests {
         assert_eq!(body["prompt"], json!([5, 6]));
         assert_eq!(body["logprobs"], 1);
         assert_eq!(body["return_tokens_as_token_ids"], true);
+        assert_eq!(body["return_token_ids"], true);
         assert_eq!(body["stop_token_ids"], json!([9]));
         assert_eq!(body["temperature"], 0.0);
     }

@@ -8,8 +8,7 @@ use common::keydoor;
 use lamer_host::eval::{EvalConfig, evaluate};
 use lamer_host::rollout::{NoObserver, RolloutConfig, TrialFailure};
 use lamer_policy::{
-    ExpertPolicy, PartialBatch, Policy, PolicyError, PolicyRequest, PolicyResponse,
-    SamplingParams,
+    ExpertPolicy, PartialBatch, Policy, PolicyError, PolicyRequest, PolicyResponse, SamplingParams,
 };
 
 /// The expert, except that the request at `fail_index` of the first batch
@@ -44,7 +43,9 @@ impl Policy for FailsOnce {
                 }
             })
             .collect();
-        Err(PolicyError::PartialBatch(Box::new(PartialBatch { answers })))
+        Err(PolicyError::PartialBatch(Box::new(PartialBatch {
+            answers,
+        })))
     }
 }
 

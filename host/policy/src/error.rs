@@ -70,6 +70,11 @@ pub enum PolicyError {
 
     #[error("memory plan: {0}")]
     MemoryPlan(String),
+    /// A remote backend answered only part of the batch; the rest finally
+    /// failed (after retries). Callers that can end single trials (the
+    /// rollout engine) take the answers; others treat it as an error.
+    #[error("{}", .0.summary())]
+    PartialBatch(Box<crate::types::PartialBatch>),
 }
 
 impl From<candle_core::Error> for PolicyError {

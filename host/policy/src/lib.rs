@@ -61,8 +61,8 @@ pub use scoring::{ScoreRow, TokenScores, score_tokens};
 pub use scripted::{ExpertPolicy, RandomPolicy};
 pub use trainable::{TrainMode, TrainableParams};
 pub use types::{
-    ChatMessage, FinishReason, Policy, PolicyRequest, PolicyResponse, RequestKind, Role,
-    SamplingParams,
+    ChatMessage, FinishReason, PartialBatch, Policy, PolicyRequest, PolicyResponse, PolicyUsage,
+    RequestKind, Role, SamplingParams,
 };
 
 /// Re-exported so callers can name devices and dtypes without depending on

@@ -167,10 +167,56 @@ impl PolicyResponse {
     }
 }
 
+/// What a policy backend has spent so far: calls, tokens. Remote backends
+/// count what the server reports; in-process policies need not implement it
+/// (callers then count the tokens of the responses themselves).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyUsage {
+    /// Requests answered or finally failed (one per prompt, retries not counted).
+    pub requests: u64,
+    /// HTTP attempts beyond the first of each request.
+    pub retries: u64,
+    /// Requests that finally failed (after retries).
+    pub failed_requests: u64,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+}
+
+/// Some requests of a batch finally failed in the policy backend (after its
+/// retries) while the others were answered: one entry per request, in order.
+/// A rollout ends only the failed requests' trials, as failed by the backend.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PartialBatch {
+    pub answers: Vec<Result<PolicyResponse, String>>,
+}
+
+impl PartialBatch {
+    /// "k of n requests failed; first: …", for error messages.
+    pub fn summary(&self) -> String {
+        let failed: Vec<&String> = self
+            .answers
+            .iter()
+            .filter_map(|a| a.as_ref().err())
+            .collect();
+        format!(
+            "{} of {} requests failed in the policy backend; first: {}",
+            failed.len(),
+            self.answers.len(),
+            failed.first().map_or("?", |m| m.as_str())
+        )
+    }
+}
+
 /// Turns batches of prompts into responses.
 pub trait Policy: Send {
     /// A short name for reports, e.g. `random`, `expert` or a model path.
     fn name(&self) -> String;
+
+    /// What this policy has spent so far, where it keeps count (remote
+    /// backends); `None` by default.
+    fn usage(&self) -> Option<PolicyUsage> {
+        None
+    }
 
     /// Answers every request; the output has one response per request, in order.
     fn generate(
@@ -178,4 +224,26 @@ pub trait Policy: Send {
         requests: &[PolicyRequest],
         sampling: &SamplingParams,
     ) -> Result<Vec<PolicyResponse>, PolicyError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_partial_batch_says_how_many_failed_and_the_first_reason() {
+        let batch = PartialBatch {
+            answers: vec![
+                Ok(PolicyResponse::scripted("a")),
+                Err("HTTP 503: overloaded".into()),
+                Err("timeout".into()),
+            ],
+        };
+        assert_eq!(
+            batch.summary(),
+            "2 of 3 requests failed in the policy backend; first: HTTP 503: overloaded"
+        );
+        let error = PolicyError::PartialBatch(Box::new(batch));
+        assert!(error.to_string().starts_with("2 of 3 requests failed"));
+    }
 }

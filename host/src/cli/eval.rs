@@ -8,8 +8,9 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use lamer_policy::{DType, Device, ExpertPolicy, LlmPolicy, ModelSource, Policy, RandomPolicy};
-use lamer_policy::{PolicyError, PolicyRequest, PolicyResponse, SamplingParams};
+use lamer_policy::{PolicyError, PolicyRequest, PolicyResponse, PolicyUsage, SamplingParams};
 
+use super::openai_args::OpenAiArgs;
 use super::plugin_args::PluginArgs;
 use crate::agent::{MemoryMode, ParsingTable, ValidityRule};
 use crate::eval::{EvalConfig, evaluate, write_outputs};
@@ -24,6 +25,8 @@ pub enum PolicyKind {
     Expert,
     /// A Qwen3 language model (`--model`; the built-in tiny model by default).
     Llm,
+    /// A model served by an OpenAI-compatible server (`--base-url`, `--model NAME`).
+    Openai,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -37,8 +40,12 @@ pub struct EvalArgs {
 
     /// The model for `--policy llm`: a Hugging Face model directory, a hub id
     /// (needs the `hub` feature), or `tiny` for the built-in tiny model [default: tiny].
+    /// For `--policy openai`: the served model's name.
     #[arg(long, value_name = "DIR")]
     pub model: Option<String>,
+
+    #[command(flatten)]
+    pub openai: OpenAiArgs,
 
     /// Run the model on the first CUDA GPU in bf16 instead of the CPU in f32
     /// (the same as `--device cuda:0 --dtype bf16`).
@@ -170,6 +177,7 @@ fn load_policy(args: &EvalArgs) -> anyhow::Result<Box<dyn Policy>> {
                     .with_context(|| format!("cannot load the model {source:?}"))?,
             )
         }
+        PolicyKind::Openai => Box::new(args.openai.connect(args.model.as_deref())?),
     })
 }
 
@@ -240,13 +248,16 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let mut timed = TimedPolicy {
         inner: policy.as_mut(),
         elapsed: Duration::ZERO,
+        counted: PolicyUsage::default(),
     };
     let outcome = evaluate(factory, &mut timed, &config, &mut Progress(bar.clone()))
         .with_context(|| format!("evaluating {} on {env}", timed.name()))?;
-    let timing = Timing {
-        wall_seconds: started.elapsed().as_secs_f64(),
-        policy_seconds: timed.elapsed.as_secs_f64(),
-    };
+    let timing = Timing::new(
+        timed.name(),
+        started.elapsed().as_secs_f64(),
+        timed.elapsed.as_secs_f64(),
+        timed.usage().unwrap_or_default(),
+    );
     bar.finish_and_clear();
 
     println!("{}", outcome.report.table());
@@ -265,6 +276,14 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     println!();
     for file in files {
         println!("wrote {}", file.display());
+    }
+    let backend_failed = outcome.report.backend_failed_trials;
+    if backend_failed > 0 {
+        anyhow::bail!(
+            "{backend_failed} trials failed in the policy backend (no answer after retries), \
+             counted as failed, not as wrong answers; first: {}",
+            outcome.report.first_failure.as_deref().unwrap_or("?")
+        );
     }
     all_trials_failed(&outcome.trials)
 }
@@ -289,6 +308,7 @@ fn all_trials_failed(trials: &[TrialResult]) -> anyhow::Result<()> {
 fn model_label(args: &EvalArgs) -> String {
     let raw = match args.policy {
         PolicyKind::Llm => args.model.as_deref().unwrap_or("tiny"),
+        PolicyKind::Openai => args.model.as_deref().unwrap_or("served"),
         _ => return String::new(),
     };
     let mut label: String = raw
@@ -314,17 +334,46 @@ fn model_label(args: &EvalArgs) -> String {
 struct Timing {
     wall_seconds: f64,
     policy_seconds: f64,
+    /// The policy as the report names it (for `openai`, with its wire mode).
+    policy: String,
+    /// Policy requests (one per prompt), retries, final failures and tokens.
+    #[serde(flatten)]
+    usage: PolicyUsage,
+    /// Completion tokens per second of policy time.
+    completion_tokens_per_second: f64,
+    /// Prompt and completion tokens per second of policy time.
+    tokens_per_second: f64,
 }
 
-/// A policy decorator that adds up the wall time spent generating.
+impl Timing {
+    fn new(policy: String, wall_seconds: f64, policy_seconds: f64, usage: PolicyUsage) -> Self {
+        let per_second = |tokens: u64| tokens as f64 / policy_seconds.max(1e-9);
+        Timing {
+            wall_seconds,
+            policy_seconds,
+            policy,
+            usage,
+            completion_tokens_per_second: per_second(usage.completion_tokens),
+            tokens_per_second: per_second(usage.prompt_tokens + usage.completion_tokens),
+        }
+    }
+}
+
+/// A policy decorator that adds up the wall time spent generating, and the
+/// requests and tokens where the policy does not count them itself.
 struct TimedPolicy<'a> {
     inner: &'a mut dyn Policy,
     elapsed: Duration,
+    counted: PolicyUsage,
 }
 
 impl Policy for TimedPolicy<'_> {
     fn name(&self) -> String {
         self.inner.name()
+    }
+
+    fn usage(&self) -> Option<PolicyUsage> {
+        Some(self.inner.usage().unwrap_or(self.counted))
     }
 
     fn generate(
@@ -335,6 +384,12 @@ impl Policy for TimedPolicy<'_> {
         let started = Instant::now();
         let responses = self.inner.generate(requests, sampling);
         self.elapsed += started.elapsed();
+        self.counted.requests += requests.len() as u64;
+        for r in responses.iter().flatten() {
+            self.counted.prompt_tokens += r.prompt_ids.len() as u64;
+            self.counted.completion_tokens +=
+                (r.response_ids.len() + usize::from(r.stop_token.is_some())) as u64;
+        }
         responses
     }
 }

@@ -5,6 +5,7 @@ pub mod bench;
 pub mod check;
 pub mod eval;
 pub mod inspect;
+pub mod openai_args;
 pub mod play;
 pub mod plugin_args;
 pub mod prompt;

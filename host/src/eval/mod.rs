@@ -317,6 +317,10 @@ fn build_report(
         llm_calls: output.rows.len(),
         diversity,
         failed_trials: failures.len(),
+        backend_failed_trials: failures
+            .iter()
+            .filter(|t| t.failure.as_ref().is_some_and(|f| f.is_backend()))
+            .count(),
         first_failure: failures.first().and_then(|t| {
             t.failure.as_ref().map(|f| {
                 format!(

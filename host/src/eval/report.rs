@@ -49,8 +49,12 @@ pub struct EvalReport {
     /// LLM calls made (play and reflect).
     pub llm_calls: usize,
     pub diversity: Option<DiversityReport>,
-    /// Trials an environment error ended early.
+    /// Trials an environment error (or the policy backend) ended early.
     pub failed_trials: usize,
+    /// Of `failed_trials`, those whose policy requests finally failed in the
+    /// backend (after retries): not wrong answers, and `eval` exits non-zero.
+    #[serde(default)]
+    pub backend_failed_trials: usize,
     pub first_failure: Option<String>,
 }
 
@@ -115,6 +119,12 @@ impl EvalReport {
                 "FAILED trials         {} (first: {})",
                 self.failed_trials,
                 self.first_failure.as_deref().unwrap_or("?")
+            ));
+        }
+        if self.backend_failed_trials > 0 {
+            lines.push(format!(
+                "  of which by backend {} (the policy backend gave no answer)",
+                self.backend_failed_trials
             ));
         }
         lines.join("\n")

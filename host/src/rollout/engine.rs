@@ -379,14 +379,22 @@ struct BatchPlace<'a> {
     batch: &'a [usize],
 }
 
+/// One answer of a batch: the response, or why the backend finally failed
+/// to give it (that request's trial ends, failed by the backend).
+type Answer = Result<lamer_policy::PolicyResponse, String>;
+
 fn generate(
     policy: &mut dyn Policy,
     requests: &[PolicyRequest],
     config: &RolloutConfig,
     place: BatchPlace<'_>,
-) -> Result<Vec<lamer_policy::PolicyResponse>, RolloutError> {
+) -> Result<Vec<Answer>, RolloutError> {
     let started = std::time::Instant::now();
-    let responses = policy.generate(requests, &config.sampling)?;
+    let responses: Vec<Answer> = match policy.generate(requests, &config.sampling) {
+        Ok(responses) => responses.into_iter().map(Ok).collect(),
+        Err(PolicyError::PartialBatch(batch)) => batch.answers,
+        Err(error) => return Err(error.into()),
+    };
     tracing::debug!(
         phase = ?place.phase,
         attempt = place.attempt + 1,
@@ -405,6 +413,7 @@ fn generate(
         let over = responses
             .iter()
             .zip(place.batch)
+            .filter_map(|(r, index)| r.as_ref().ok().map(|r| (r, index)))
             .find(|(r, _)| r.prompt_ids.len() > limit);
         if let Some((response, &index)) = over {
             let task = match &place.slots[index] {
@@ -482,6 +491,13 @@ fn reflect_phase(
     for ((index, request), response) in batch.into_iter().zip(requests).zip(responses) {
         let Some(trial) = slots[index].live() else {
             continue;
+        };
+        let response = match response {
+            Ok(response) => response,
+            Err(message) => {
+                trial.result.failure = Some(TrialFailure::backend(attempt, 0, message));
+                continue;
+            }
         };
         let reflection = parsing.reflection(&response.text);
         let tagged = reflection.is_some();
@@ -582,6 +598,13 @@ fn play_phase(
         for ((index, request), response) in batch.into_iter().zip(requests).zip(responses) {
             let Some(trial) = slots[index].live() else {
                 continue;
+            };
+            let response = match response {
+                Ok(response) => response,
+                Err(message) => {
+                    trial.result.failure = Some(TrialFailure::backend(attempt, turn, message));
+                    continue;
+                }
             };
             let parsed = parsing.parse(&response.text);
             let step = match trial.session.step(&parsed.env_action) {

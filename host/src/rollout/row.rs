@@ -108,11 +108,34 @@ pub struct AttemptOutcome {
 /// Why a trial stopped early.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrialFailure {
-    /// The session call that failed (`open`, `reset`, `step`, …).
+    /// The session call that failed (`open`, `reset`, `step`, …), or
+    /// [`TrialFailure::POLICY_CALL`] when the policy backend did.
     pub call: String,
     pub attempt: u32,
     pub turn: u32,
     pub message: String,
+}
+
+impl TrialFailure {
+    /// The `call` of a trial whose policy request finally failed in the
+    /// backend (after its retries): not a wrong answer, and not the
+    /// environment's fault.
+    pub const POLICY_CALL: &'static str = "policy";
+
+    /// A failure of the policy backend at this attempt and turn.
+    pub fn backend(attempt: u32, turn: u32, message: String) -> Self {
+        TrialFailure {
+            call: Self::POLICY_CALL.to_string(),
+            attempt,
+            turn,
+            message,
+        }
+    }
+
+    /// Whether the policy backend, not the environment, failed this trial.
+    pub fn is_backend(&self) -> bool {
+        self.call == Self::POLICY_CALL
+    }
 }
 
 /// Everything one trial did.
@@ -126,7 +149,8 @@ pub struct TrialResult {
     pub initial_observation: String,
     /// The attempts played, in order.
     pub attempts: Vec<AttemptOutcome>,
-    /// Set when an environment error ended the trial.
+    /// Set when an environment error (or a failure of the policy backend)
+    /// ended the trial.
     pub failure: Option<TrialFailure>,
 }
 

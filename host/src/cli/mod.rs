@@ -7,6 +7,7 @@ pub mod eval;
 pub mod inspect;
 pub mod play;
 pub mod plugin_args;
+pub mod serve;
 pub mod sft;
 pub mod train;
 pub mod transcript;
@@ -40,6 +41,8 @@ pub enum Command {
     Train(train::TrainArgs),
     /// Warm-start a model by fine-tuning it on the plugin expert's demonstrations.
     Sft(sft::SftArgs),
+    /// Serve plugins over HTTP and WebSocket on OpenEnv's protocol, for any trainer.
+    Serve(serve::ServeArgs),
 }
 
 /// Runs the parsed command line.
@@ -53,5 +56,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Eval(args) => eval::run(args),
         Command::Train(args) => train::run(args),
         Command::Sft(args) => sft::run(args),
+        Command::Serve(args) => serve::run(args),
     }
 }

@@ -285,7 +285,7 @@ fn idle_http_sessions_are_reaped() {
     // An idle WebSocket is closed too.
     let mut socket = ws(addr);
     let closing = ws_read(&mut socket);
-    assert_eq!(closing["type"], "error", "{closing}");
+    assert_eq!(closing["data"]["code"], "IDLE_TIMEOUT", "{closing}");
     assert_eq!(metric(addr, "lamer_sessions_open "), 0.0);
 }
 

@@ -47,6 +47,9 @@ pub enum ServeError {
     /// `env` names no loaded plugin.
     #[error("no environment `{name}` is served here; served: {served}")]
     UnknownEnv { name: String, served: String },
+    /// A WebSocket session sent nothing for the idle timeout; it is closed.
+    #[error("no message for {seconds} s (the idle timeout); the session is closed")]
+    IdleTimeout { seconds: u64 },
     /// The bearer token is missing or wrong.
     #[error("missing or wrong bearer token; send `Authorization: Bearer <token>`")]
     Unauthorized,
@@ -83,6 +86,7 @@ impl ServeError {
             ServeError::UnknownSession(_) => "UNKNOWN_SESSION",
             ServeError::SessionRequired => "SESSION_REQUIRED",
             ServeError::UnknownEnv { .. } => "UNKNOWN_ENV",
+            ServeError::IdleTimeout { .. } => "IDLE_TIMEOUT",
             ServeError::Unauthorized => "UNAUTHORIZED",
             ServeError::Env(_) => "ENV_ERROR",
             ServeError::Plugin(SessionError::Timeout { .. }) => "PLUGIN_TIMEOUT",
@@ -104,6 +108,7 @@ impl ServeError {
             ServeError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ServeError::Capacity { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ServeError::UnknownSession(_) => StatusCode::NOT_FOUND,
+            ServeError::IdleTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ServeError::Unauthorized => StatusCode::UNAUTHORIZED,
             ServeError::Env(EnvError::NotReset | EnvError::EpisodeOver) => StatusCode::CONFLICT,
             ServeError::Env(_) => StatusCode::BAD_REQUEST,

@@ -65,10 +65,9 @@ async fn serve_messages(app: &App, session: &Arc<Session>, socket: &mut WebSocke
     loop {
         let message = match tokio::time::timeout(idle, socket.recv()).await {
             Err(_elapsed) => {
-                let error = ServeError::Validation(format!(
-                    "no message for {} s (the idle timeout); the session is closed",
-                    idle.as_secs()
-                ));
+                let error = ServeError::IdleTimeout {
+                    seconds: idle.as_secs(),
+                };
                 send(socket, &error.ws_message()).await;
                 return CloseReason::Idle;
             }

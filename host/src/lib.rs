@@ -15,4 +15,5 @@ pub mod check;
 pub mod cli;
 pub mod eval;
 pub mod rollout;
+pub mod serve;
 pub mod train;

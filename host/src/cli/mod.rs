@@ -9,6 +9,7 @@ pub mod openai_args;
 pub mod play;
 pub mod plugin_args;
 pub mod prompt;
+pub mod serve;
 pub mod sft;
 pub mod terminal;
 pub mod train;
@@ -45,6 +46,8 @@ pub enum Command {
     Train(train::TrainArgs),
     /// Warm-start a model by fine-tuning it on the plugin expert's demonstrations.
     Sft(sft::SftArgs),
+    /// Serve plugins over HTTP and WebSocket on OpenEnv's protocol, for any trainer.
+    Serve(serve::ServeArgs),
 }
 
 /// Runs the parsed command line.
@@ -59,5 +62,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Eval(args) => eval::run(args),
         Command::Train(args) => train::run(args),
         Command::Sft(args) => sft::run(args),
+        Command::Serve(args) => serve::run(args),
     }
 }

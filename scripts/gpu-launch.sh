@@ -30,12 +30,18 @@ import glob, os, site, sys
 roots = site.getsitepackages() + [site.getusersitepackages()]
 want = ["libcublas.so.13", "libcublasLt.so.13", "libcurand.so.10", "libcudart.so.13", "libnvrtc.so.13"]
 dirs = []
-for root in roots:
-    for name in want:
-        for hit in glob.glob(os.path.join(root, "nvidia", "**", name + "*"), recursive=True):
-            d = os.path.dirname(hit)
-            if d not in dirs:
-                dirs.append(d)
+missing = []
+for name in want:
+    hits = [h for root in roots
+            for h in glob.glob(os.path.join(root, "nvidia", "**", name + "*"), recursive=True)]
+    if not hits:
+        missing.append(name)
+    for hit in hits:
+        d = os.path.dirname(hit)
+        if d not in dirs:
+            dirs.append(d)
+if missing:
+    print("gpu-launch: not in this Python environment: " + ", ".join(missing), file=sys.stderr)
 print(":".join(dirs))
 PYEOF
 )"

@@ -295,11 +295,7 @@ fn all_trials_failed(trials: &[TrialResult]) -> anyhow::Result<()> {
     if trials.is_empty() || failed < trials.len() {
         return Ok(());
     }
-    let first = trials
-        .iter()
-        .find_map(|t| t.failure.as_ref().map(|f| (t, f)))
-        .map(|(t, f)| format!("task {}: {} failed: {}", t.task, f.call, f.message))
-        .unwrap_or_default();
+    let first = crate::rollout::first_failure(trials).unwrap_or_default();
     anyhow::bail!("every one of the {failed} trials failed in its environment (the first: {first})")
 }
 

@@ -24,4 +24,4 @@ pub use engine::{
     NoObserver, RolloutConfig, RolloutError, RolloutObserver, RolloutOutput, TaskGroup, TrialMode,
     request_seed, run_rollout,
 };
-pub use row::{AttemptOutcome, Phase, Row, StepRecord, TrialFailure, TrialResult};
+pub use row::{AttemptOutcome, Phase, Row, StepRecord, TrialFailure, TrialResult, first_failure};

@@ -154,6 +154,16 @@ pub struct TrialResult {
     pub failure: Option<TrialFailure>,
 }
 
+/// The first failed trial's failure, as one line for people
+/// (`task test/3: step failed: …`).
+pub fn first_failure(trials: &[TrialResult]) -> Option<String> {
+    trials.iter().find_map(|t| {
+        t.failure
+            .as_ref()
+            .map(|f| format!("task {}: {} failed: {}", t.task, f.call, f.message))
+    })
+}
+
 impl TrialResult {
     /// The 0-based attempt that won, if any.
     pub fn solved_at(&self) -> Option<u32> {

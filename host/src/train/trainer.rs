@@ -42,7 +42,8 @@ use super::returns::{Discounts, rollout_returns};
 use super::update::{TrainRow, UpdateConfig, UpdateError, ppo_update};
 use crate::eval::{EvalConfig, EvalError, evaluate, evaluate_tasks};
 use crate::rollout::{
-    NoObserver, RolloutConfig, RolloutError, RolloutOutput, Row, TaskGroup, run_rollout,
+    NoObserver, RolloutConfig, RolloutError, RolloutOutput, Row, TaskGroup, first_failure,
+    run_rollout,
 };
 
 /// Salt of the validation rollouts' seed (the same at every validation, so
@@ -252,13 +253,7 @@ pub fn step_tasks(
     seed: u64,
     step: usize,
 ) -> Vec<TaskGroup> {
-    let mut rng = SeededRng::new(mix_seed(mix_seed(seed, TASK_SALT), step as u64));
-    (0..count)
-        .map(|id| TaskGroup {
-            id,
-            task: Task::new(split, rng.below(task_count.max(1))),
-        })
-        .collect()
+    draw_tasks(split, task_count, count, mix_seed(seed, TASK_SALT), step)
 }
 
 /// Turns recorded rows and their advantages into update rows.
@@ -362,12 +357,7 @@ pub fn check_env_config(factory: &dyn EnvFactory, config: &str) -> Result<(), Tr
 }
 
 fn every_trial_failed(step: usize, output: &RolloutOutput) -> TrainError {
-    let first = output
-        .trials
-        .iter()
-        .find_map(|t| t.failure.as_ref().map(|f| (t, f)))
-        .map(|(t, f)| format!("task {}: {} failed: {}", t.task, f.call, f.message))
-        .unwrap_or_default();
+    let first = first_failure(&output.trials).unwrap_or_default();
     TrainError::Config(format!(
         "every trial of step {step} failed in its environment, so there is nothing to learn \
          from (the first: {first})"
@@ -384,7 +374,25 @@ pub fn fresh_validation_tasks(
     seed: u64,
     step: usize,
 ) -> Vec<TaskGroup> {
-    let mut rng = SeededRng::new(mix_seed(mix_seed(seed, VALIDATION_SALT), step as u64));
+    draw_tasks(
+        split,
+        task_count,
+        count,
+        mix_seed(seed, VALIDATION_SALT),
+        step,
+    )
+}
+
+/// `count` task indices of `split` drawn uniformly from `stream` and the
+/// step alone.
+fn draw_tasks(
+    split: &str,
+    task_count: u64,
+    count: usize,
+    stream: u64,
+    step: usize,
+) -> Vec<TaskGroup> {
+    let mut rng = SeededRng::new(mix_seed(stream, step as u64));
     (0..count)
         .map(|id| TaskGroup {
             id,

@@ -19,6 +19,19 @@ pub struct PluginArgs {
     #[arg(long, value_name = "JSON", default_value = "{}")]
     pub config: String,
 
+    #[command(flatten)]
+    pub sandbox: SandboxArgs,
+
+    /// How many plugin instances (sessions, plus one per plugin) may be alive at
+    /// once; slots are reserved up front so opening a session is cheap. 0
+    /// allocates on demand, without a bound [default: 1024].
+    #[arg(long, value_name = "N")]
+    pub instance_slots: Option<u32>,
+}
+
+/// The sandbox flags every command that loads plugins shares.
+#[derive(Debug, Clone, Args)]
+pub struct SandboxArgs {
     /// Grant the plugin read-only access to this directory; inside the sandbox
     /// it appears as /data. Nothing else on the host is visible to the plugin.
     #[arg(long, value_name = "DIR")]
@@ -39,34 +52,29 @@ pub struct PluginArgs {
     /// Compile the plugin from scratch, without reading or writing the cache.
     #[arg(long)]
     pub no_cache: bool,
-
-    /// How many plugin instances (sessions, plus one per plugin) may be alive at
-    /// once; slots are reserved up front so opening a session is cheap. 0
-    /// allocates on demand, without a bound [default: 1024].
-    #[arg(long, value_name = "N")]
-    pub instance_slots: Option<u32>,
 }
 
 impl PluginArgs {
     /// The sandbox limits these flags ask for.
     pub fn limits(&self) -> SandboxLimits {
+        let s = &self.sandbox;
         let mut limits = SandboxLimits::default();
-        if let Some(ms) = self.call_timeout_ms {
+        if let Some(ms) = s.call_timeout_ms {
             limits.call_timeout = Duration::from_millis(ms);
         }
-        if let Some(mib) = self.memory_mib {
+        if let Some(mib) = s.memory_mib {
             limits.memory_bytes = mib << 20;
         }
-        limits.data_dir = self.data_dir.clone();
+        limits.data_dir = s.data_dir.clone();
         limits
     }
 
     /// The runtime these flags ask for.
     pub fn runtime(&self) -> anyhow::Result<Runtime> {
         let mut config = RuntimeConfig::default();
-        if self.no_cache {
+        if self.sandbox.no_cache {
             config.cache_dir = None;
-        } else if let Some(dir) = &self.cache_dir {
+        } else if let Some(dir) = &self.sandbox.cache_dir {
             config.cache_dir = Some(dir.clone());
         }
         match self.instance_slots {

@@ -10,7 +10,7 @@ use anyhow::Context;
 use clap::Args;
 use lamer_plugin::EnvFactory;
 
-use super::plugin_args::PluginArgs;
+use super::plugin_args::{PluginArgs, SandboxArgs};
 use crate::serve::{Envs, ServeConfig};
 
 #[derive(Debug, Args)]
@@ -43,25 +43,9 @@ pub struct ServeArgs {
     #[arg(long, value_name = "VAR")]
     pub token_env: Option<String>,
 
-    /// Grant every served plugin read-only access to this directory (/data inside).
-    #[arg(long, value_name = "DIR")]
-    pub data_dir: Option<PathBuf>,
-
-    /// Deadline for each call into a plugin, in milliseconds [default: 5000].
-    #[arg(long, value_name = "MS")]
-    pub call_timeout_ms: Option<u64>,
-
-    /// Memory cap of each session, in MiB [default: 512].
-    #[arg(long, value_name = "MIB")]
-    pub memory_mib: Option<usize>,
-
-    /// Where compiled components are cached [default: ~/.cache/lamer/components].
-    #[arg(long, value_name = "DIR", conflicts_with = "no_cache")]
-    pub cache_dir: Option<PathBuf>,
-
-    /// Compile the plugins from scratch, without reading or writing the cache.
-    #[arg(long)]
-    pub no_cache: bool,
+    /// The sandbox of every served plugin.
+    #[command(flatten)]
+    pub sandbox: SandboxArgs,
 }
 
 impl ServeArgs {
@@ -72,11 +56,7 @@ impl ServeArgs {
         PluginArgs {
             plugin: self.plugins[0].clone(),
             config: "{}".into(),
-            data_dir: self.data_dir.clone(),
-            call_timeout_ms: self.call_timeout_ms,
-            memory_mib: self.memory_mib,
-            cache_dir: self.cache_dir.clone(),
-            no_cache: self.no_cache,
+            sandbox: self.sandbox.clone(),
             instance_slots: Some(u32::try_from(slots).unwrap_or(u32::MAX)),
         }
     }

@@ -373,3 +373,41 @@ fn nothing_a_plugin_writes_reaches_the_terminal_raw() {
     let err = stderr(&trapped);
     assert!(!err.contains('\u{1b}') && !err.contains('\u{7}'), "{err:?}");
 }
+
+#[test]
+fn check_fails_a_plugin_that_hangs_building_its_prompt() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = lamer_tests::plugin_path("hostile").display().to_string();
+    let out = host(
+        dir.path(),
+        &[
+            "check",
+            "--plugin",
+            &plugin,
+            "--call-timeout-ms",
+            "300",
+            "--config",
+            r#"{"attack": "prompt-loop"}"#,
+        ],
+    );
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let line = text
+        .lines()
+        .find(|l| l.contains("prompt pieces and brief observations answer"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        line.contains("prompt failed") && line.contains("deadline"),
+        "{line}"
+    );
+    // A plugin whose prompt is fine passes that check.
+    let keydoor = keydoor();
+    let ok = host(dir.path(), &["check", "--plugin", &keydoor]);
+    let text = String::from_utf8_lossy(&ok.stdout).into_owned();
+    let line = text
+        .lines()
+        .find(|l| l.contains("prompt pieces and brief observations answer"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(line.contains("briefs to"), "{line}");
+    assert!(ok.status.success(), "{text}");
+}

@@ -78,7 +78,7 @@ fn err_text(e: SessionError) -> String {
 /// Runs every check and collects the outcomes; a failing check never stops
 /// the others.
 pub fn run_checks(env: &dyn EnvFactory, options: &CheckOptions) -> CheckReport {
-    let checks: [(&'static str, Check); 9] = [
+    let checks: [(&'static str, Check); 10] = [
         ("info is well-formed", check_info),
         ("bad configs are errors", check_bad_configs),
         ("bad tasks are errors", check_bad_tasks),
@@ -88,6 +88,10 @@ pub fn run_checks(env: &dyn EnvFactory, options: &CheckOptions) -> CheckReport {
         ("garbage actions are handled", check_garbage_actions),
         ("episodes end correctly", check_episode_semantics),
         ("expert wins", check_expert),
+        (
+            "prompt pieces and brief observations answer",
+            check_prompt_exports,
+        ),
     ];
     let outcomes = checks
         .iter()
@@ -393,6 +397,32 @@ fn check_episode_semantics(env: &dyn EnvFactory, options: &CheckOptions) -> Chec
         episodes += 1;
     }
     Ok(format!("{episodes} random episodes ended correctly"))
+}
+
+/// The exports only prompts use: a plugin that hangs or traps in them must
+/// fail here, not later in the middle of an `eval`.
+fn check_prompt_exports(env: &dyn EnvFactory, options: &CheckOptions) -> CheckResult {
+    let task = sample_tasks(env, options)
+        .into_iter()
+        .next()
+        .ok_or("the environment has no tasks")?;
+    let mut session = open(env, options)?;
+    let pieces = session
+        .prompt()
+        .map_err(|e| format!("prompt failed: {e}"))?;
+    if pieces.action_instruction.trim().is_empty() {
+        return Err("the prompt pieces have no action instruction".into());
+    }
+    let reset = session.reset(&task).map_err(err_text)?;
+    let brief = env
+        .brief_observation(&reset.observation)
+        .map_err(|e| format!("brief-observation failed: {e}"))?;
+    Ok(format!(
+        "prompt pieces of {} chars; a {}-char observation briefs to {} chars",
+        pieces.role.len() + pieces.rules.len() + pieces.action_instruction.len(),
+        reset.observation.len(),
+        brief.len()
+    ))
 }
 
 fn check_expert(env: &dyn EnvFactory, options: &CheckOptions) -> CheckResult {

@@ -52,6 +52,7 @@ const ATTACKS: &[&str] = &[
     "probe-data-dir",
     "escape-codes",
     "panic-escape",
+    "prompt-loop",
 ];
 
 /// The environment: it only ever attacks.
@@ -252,6 +253,9 @@ impl Environment for Hostile {
     }
 
     fn prompt(&self) -> PromptPieces {
+        if self.config.attack == "prompt-loop" {
+            infinite_loop();
+        }
         PromptPieces::new("You are a test fixture.", "There are no rules.")
     }
 }

@@ -41,6 +41,8 @@ fn train(dir: &Path, out: &str, extra: &[&str]) -> Output {
         "--max-new-tokens",
         "8",
         "--quiet",
+        "--warm-start",
+        "off",
     ];
     args.extend_from_slice(extra);
     host(dir, &args)
@@ -254,6 +256,8 @@ fn without_a_terminal_every_step_is_one_line() {
             "1",
             "--max-new-tokens",
             "8",
+            "--warm-start",
+            "off",
         ],
     );
     assert!(out.status.success(), "{}", stderr(&out));

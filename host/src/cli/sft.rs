@@ -40,6 +40,11 @@ pub struct SftArgs {
     #[arg(long, default_value_t = 64)]
     pub reflection_tasks: usize,
 
+    /// Training tasks played as a few random turns, then the expert from
+    /// where they led (only the expert's turns are demonstrations).
+    #[arg(long, default_value_t = 0)]
+    pub recovery_tasks: usize,
+
     /// Passes over all demonstrations.
     #[arg(long, default_value_t = 3)]
     pub epochs: usize,
@@ -51,6 +56,11 @@ pub struct SftArgs {
     /// Demonstrations per optimiser update.
     #[arg(long, default_value_t = 16)]
     pub batch: usize,
+
+    /// Demonstrations per forward/backward pass; gradients accumulate over
+    /// --batch (the result is the same update, with less memory).
+    #[arg(long, default_value_t = 4)]
+    pub micro_batch: usize,
 
     /// Seed of the demonstrations' tasks, the random first attempts and the
     /// shuffling.
@@ -86,9 +96,11 @@ pub fn run(args: SftArgs) -> anyhow::Result<()> {
     let config = SftConfig {
         expert_tasks: args.expert_tasks,
         reflection_tasks: args.reflection_tasks,
+        recovery_tasks: args.recovery_tasks,
         epochs: args.epochs,
         lr: args.lr,
         batch: args.batch,
+        micro_batch: args.micro_batch,
         grad_clip: recipe.optim.grad_clip,
         seed: args.seed,
     };

@@ -6,11 +6,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
-use clap::Args;
+use clap::{Args, ValueEnum};
 
 use super::plugin_args::PluginArgs;
+use crate::train::learning::{Stage, learning_svg, run_stages, table};
 use crate::train::recipe::{Algo, Overrides, Recipe, Scale};
+use crate::train::sft::SftEpoch;
 use crate::train::trainer::{TrainOptions, train};
+use crate::train::warm_start::{
+    WarmStart, default_warm_start, has_expert, untrained_validation, warm_start,
+};
 
 /// Flags of `lamer-host train`.
 #[derive(Debug, Clone, Args)]
@@ -114,6 +119,20 @@ pub struct TrainArgs {
     /// Hide the progress bar.
     #[arg(long)]
     pub quiet: bool,
+
+    /// Before RL, fine-tune the built-in model on the plugin's expert
+    /// (cached beside the tiny model, so only the first run pays for it).
+    /// `auto`: when no --model is given and the plugin has an expert; `off`:
+    /// train the untrained built-in model.
+    #[arg(long, value_enum, default_value_t = WarmStartMode::Auto)]
+    pub warm_start: WarmStartMode,
+}
+
+/// When `train` warm-starts the built-in model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum WarmStartMode {
+    Auto,
+    Off,
 }
 
 impl TrainArgs {
@@ -141,6 +160,7 @@ impl TrainArgs {
             micro_batch: self.micro_batch,
             seed: self.seed,
             gamma_traj: self.gamma_traj,
+            val_task_draw: None,
             env_config: (!env_config.is_empty()).then_some(env_config),
         })
     }
@@ -255,6 +275,14 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         &overrides,
     )?;
     let out = run_directory(&args, &overrides)?;
+    let warm = prepare_warm_start(&args, &plugin, &recipe)?;
+    let untrained = match &warm {
+        Some(w) => {
+            println!("validating the untrained built-in model once, for comparison (cached)");
+            Some(untrained_validation(&plugin, &recipe, algo, w)?)
+        }
+        None => None,
+    };
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = stop.clone();
@@ -269,9 +297,12 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         })
         .context("cannot install the Ctrl-C handler")?;
     }
-    let mut options = TrainOptions::new(recipe, algo, &out);
+    let mut options = TrainOptions::new(recipe.clone(), algo, &out);
     options.scale = scale;
-    options.model = args.model.clone();
+    options.model = match &warm {
+        Some(w) => Some(w.dir.display().to_string()),
+        None => args.model.clone(),
+    };
     options.device = lamer_policy::loading::parse_device(&args.device)?;
     options.dtype = lamer_policy::loading::parse_dtype(&args.dtype)?;
     options.resume = args.resume.clone();
@@ -311,7 +342,104 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     if let Some(ckpt) = &outcome.checkpoint {
         println!("checkpoint: {}", ckpt.display());
     }
+    // The recipe the trainer ran (a resumed run's own), as it wrote it.
+    let ran = Recipe::from_file(&out.join("recipe.toml")).unwrap_or(recipe);
+    report_learning(
+        &ran,
+        &out,
+        &outcome.metrics,
+        untrained.as_ref(),
+        warm.as_ref(),
+    )?;
     print_next_commands(&args, &out, outcome.step, outcome.interrupted);
+    Ok(())
+}
+
+/// The warm-started built-in model this run trains, if it warm-starts: see
+/// `--warm-start`. A plugin without an expert is trained from the untrained
+/// model, with a note.
+fn prepare_warm_start(
+    args: &TrainArgs,
+    plugin: &lamer_plugin::Plugin,
+    recipe: &Recipe,
+) -> anyhow::Result<Option<WarmStart>> {
+    if args.warm_start == WarmStartMode::Off || args.model.is_some() || args.resume.is_some() {
+        return Ok(None);
+    }
+    if !has_expert(plugin, recipe)? {
+        eprintln!(
+            "note: `{}` has no expert, so the built-in model starts untrained (pass --model to \
+             start from a trained one)",
+            recipe.env.name
+        );
+        return Ok(None);
+    }
+    let config = default_warm_start();
+    let cache = lamer_policy::tiny::cache_root()?.join("models");
+    let progress = |e: &SftEpoch| {
+        println!(
+            "  warm start epoch {}/{}: loss {:.4} nats/token",
+            e.epoch, config.epochs, e.loss
+        );
+    };
+    println!(
+        "warm start: fine-tuning the built-in model on `{}`'s expert ({} expert and {} \
+         reflection trials, {} epochs) unless a cached one matches; --warm-start off skips it",
+        recipe.env.name, config.expert_tasks, config.reflection_tasks, config.epochs
+    );
+    let warm = warm_start(plugin, recipe, &config, &cache, progress)?;
+    println!(
+        "warm start: {} {} ({} demonstrations, {:.0} s to train)",
+        if warm.reused { "reusing" } else { "cached" },
+        warm.dir.display(),
+        warm.record.demonstrations,
+        warm.record.seconds
+    );
+    Ok(Some(warm))
+}
+
+/// Prints the run's validations before → after, and draws them as
+/// `learning.svg` in the run directory.
+fn report_learning(
+    recipe: &Recipe,
+    out: &std::path::Path,
+    records: &[crate::train::metrics::StepMetrics],
+    untrained: Option<&crate::train::metrics::StepMetrics>,
+    warm: Option<&WarmStart>,
+) -> anyhow::Result<()> {
+    let mut stages: Vec<Stage> = untrained
+        .and_then(|m| Stage::from_metrics("untrained built-in model", m))
+        .into_iter()
+        .collect();
+    let start = if warm.is_some() {
+        "warm start"
+    } else {
+        "start"
+    };
+    stages.extend(run_stages(records, start));
+    if stages.len() < 2 {
+        return Ok(());
+    }
+    let s = &recipe.schedule;
+    let draw = match s.val_task_draw {
+        crate::train::recipe::ValTaskDraw::Fixed => "the same tasks at every stage",
+        crate::train::recipe::ValTaskDraw::Fresh => "fresh tasks at every validation",
+    };
+    let title = format!(
+        "{} · held-out split {} · n = {} tasks ({draw}) · seed {}",
+        recipe.env.name, recipe.env.val_split, s.val_tasks, s.seed
+    );
+    println!(
+        "validation on held-out `{}` tasks (n = {}):",
+        recipe.env.val_split, s.val_tasks
+    );
+    for line in table(&stages) {
+        println!("{line}");
+    }
+    let path = out.join("learning.svg");
+    std::fs::write(&path, learning_svg(&title, &stages))
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    println!("plot: {}", path.display());
     Ok(())
 }
 

@@ -4,7 +4,8 @@
 //! keyed by the metric names the paper's code logs (verl's), e.g.
 //! `episode/success_rate`, `val/pass@1`, `actor/pg_loss`, `actor/entropy`,
 //! `actor/grad_norm`, `actor/pg_clipfrac`, `response_length/mean`,
-//! `timing_s/step`. After every step the curves are redrawn as `curves.svg`.
+//! `timing_s/step`. After every step the curves are redrawn as `curves.svg`
+//! ([`super::curves`]).
 //!
 //! On resume the log is cut back to the checkpoint's step, so a resumed run's
 //! log equals an uninterrupted run's (except the timings).
@@ -13,7 +14,6 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
-use plotters::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// Why the metrics could not be written.
@@ -142,95 +142,10 @@ impl MetricsLog {
         &self.records
     }
 
-    /// Draws the training curves to an SVG file.
-    pub fn plot(&self, path: &Path) -> Result<(), MetricsError> {
-        plot_curves(&self.records, path)
+    /// Draws the training curves to an SVG file, `caption` above them.
+    pub fn plot(&self, path: &Path, caption: &str) -> Result<(), MetricsError> {
+        super::curves::plot_curves(&self.records, caption, path)
     }
-}
-
-/// The panels of the curve plot: a title and the series drawn in it.
-const PANELS: &[(&str, &[&str])] = &[
-    (
-        "success",
-        &[
-            "episode/success_rate",
-            "val/pass@1",
-            "val/pass@2",
-            "val/pass@3",
-        ],
-    ),
-    ("pg loss", &["actor/pg_loss"]),
-    ("entropy", &["actor/entropy"]),
-    ("grad norm", &["actor/grad_norm"]),
-    ("clip fraction", &["actor/pg_clipfrac"]),
-    ("response length", &["response_length/mean"]),
-];
-
-/// Draws one panel per entry of [`PANELS`]: step on x, the series on y.
-pub fn plot_curves(records: &[StepMetrics], path: &Path) -> Result<(), MetricsError> {
-    let plot_err = |e: &dyn std::fmt::Display| MetricsError::Plot {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    };
-    let root = SVGBackend::new(path, (1200, 700)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| plot_err(&e))?;
-    let areas = root.split_evenly((2, 3));
-    let max_step = records.iter().map(|r| r.step).max().unwrap_or(1).max(1) as f64;
-    for (area, (title, series)) in areas.iter().zip(PANELS) {
-        let points: Vec<Vec<(f64, f64)>> = series
-            .iter()
-            .map(|name| {
-                records
-                    .iter()
-                    .filter_map(|r| r.get(name).map(|v| (r.step as f64, v)))
-                    .collect()
-            })
-            .collect();
-        let values = points.iter().flatten().map(|p| p.1);
-        let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
-            (lo.min(v), hi.max(v))
-        });
-        let (lo, hi) = if lo.is_finite() {
-            let pad = ((hi - lo) * 0.05).max(1e-6);
-            (lo - pad, hi + pad)
-        } else {
-            (0.0, 1.0)
-        };
-        let mut chart = ChartBuilder::on(area)
-            .caption(*title, ("sans-serif", 16))
-            .margin(8)
-            .x_label_area_size(24)
-            .y_label_area_size(48)
-            .build_cartesian_2d(0.0..max_step, lo..hi)
-            .map_err(|e| plot_err(&e))?;
-        chart
-            .configure_mesh()
-            .x_desc("step")
-            .light_line_style(WHITE)
-            .draw()
-            .map_err(|e| plot_err(&e))?;
-        for (i, (name, pts)) in series.iter().zip(points).enumerate() {
-            if pts.is_empty() {
-                continue;
-            }
-            let color = Palette99::pick(i).to_rgba();
-            chart
-                .draw_series(LineSeries::new(pts, color.stroke_width(2)))
-                .map_err(|e| plot_err(&e))?
-                .label(*name)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color));
-        }
-        if series.len() > 1 {
-            chart
-                .configure_series_labels()
-                .background_style(WHITE.mix(0.8))
-                .border_style(BLACK)
-                .draw()
-                .map_err(|e| plot_err(&e))?;
-        }
-    }
-    root.present().map_err(|e| plot_err(&e))?;
-    Ok(())
 }
 
 #[cfg(test)]
@@ -284,19 +199,5 @@ mod tests {
             std::fs::read_to_string(&path).unwrap(),
             format!("{}\n{}\n", lines[0], lines[1])
         );
-    }
-
-    #[test]
-    fn plot_writes_an_svg_with_the_series() {
-        let dir = tempfile::tempdir().unwrap();
-        let records: Vec<_> = (1..=5).map(|s| record(s, s as f64 / 5.0)).collect();
-        let path = dir.path().join("curves.svg");
-        plot_curves(&records, &path).unwrap();
-        let svg = std::fs::read_to_string(&path).unwrap();
-        assert!(svg.starts_with("<svg"), "{}", &svg[..50]);
-        assert!(svg.contains("episode/success_rate"));
-        assert!(svg.contains("<polyline"));
-        // An empty log still draws (empty panels).
-        plot_curves(&[], &dir.path().join("empty.svg")).unwrap();
     }
 }

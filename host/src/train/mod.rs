@@ -10,6 +10,8 @@
 
 pub mod advantages;
 pub mod checkpoint;
+pub mod curves;
+pub mod learning;
 pub mod metrics;
 pub mod ppo;
 pub mod progress;
@@ -18,3 +20,4 @@ pub mod returns;
 pub mod sft;
 pub mod trainer;
 pub mod update;
+pub mod warm_start;

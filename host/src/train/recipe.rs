@@ -361,6 +361,10 @@ pub struct Overrides {
     pub micro_batch: Option<usize>,
     pub seed: Option<u64>,
     pub gamma_traj: Option<f64>,
+    /// Which held-out tasks each validation plays (`[scale]` only: the tiny
+    /// run validates on the same tasks, so its before → after compares like
+    /// with like).
+    pub val_task_draw: Option<ValTaskDraw>,
     /// Env config keys merged onto `[env.config]`.
     pub env_config: Option<toml::Table>,
 }
@@ -381,6 +385,7 @@ impl Overrides {
             ("--micro-batch", self.micro_batch.is_some()),
             ("--seed", self.seed.is_some()),
             ("--gamma-traj", self.gamma_traj.is_some()),
+            ("val_task_draw", self.val_task_draw.is_some()),
             ("--config", self.env_config.is_some()),
         ];
         set.into_iter()
@@ -413,6 +418,7 @@ impl Overrides {
         set(&mut recipe.optim.micro_batch, &self.micro_batch);
         set(&mut recipe.schedule.seed, &self.seed);
         set(&mut recipe.trial.gamma_traj, &self.gamma_traj);
+        set(&mut recipe.schedule.val_task_draw, &self.val_task_draw);
         if let Some(extra) = &self.env_config {
             for (k, v) in extra {
                 recipe.env.config.insert(k.clone(), v.clone());

@@ -14,6 +14,11 @@
 //!   templated reflection `<remark>` naming the actions that failed, then the
 //!   expert from the restart. Only the reflection and the expert turns are
 //!   kept; the random turns are not demonstrations.
+//! - **recovery trials** (optional): one attempt of a few random turns, then
+//!   the expert from the state they led to. Only the expert's turns are kept,
+//!   and only where it had an answer: they teach the later turns of an
+//!   attempt that went astray, which expert trials (that win early) never
+//!   show.
 //!
 //! Training minimises the cross-entropy of the response tokens (token mean
 //! over a batch; the end-of-turn token is a target too, so the model learns
@@ -42,10 +47,19 @@ pub struct SftConfig {
     pub expert_tasks: usize,
     /// Training tasks to play reflection trials on.
     pub reflection_tasks: usize,
+    /// Training tasks to play recovery trials on: a few random turns, then
+    /// the expert from wherever they led.
+    #[serde(default)]
+    pub recovery_tasks: usize,
     pub epochs: usize,
     pub lr: f64,
     /// Demonstrations per optimiser update.
     pub batch: usize,
+    /// Demonstrations per forward/backward pass; gradients accumulate over
+    /// the batch. Small passes keep the attention tensors small enough for
+    /// the allocator to recycle, which on a CPU costs less than the page
+    /// faults of fresh large buffers.
+    pub micro_batch: usize,
     pub grad_clip: f64,
     pub seed: u64,
 }
@@ -55,9 +69,11 @@ impl Default for SftConfig {
         SftConfig {
             expert_tasks: 64,
             reflection_tasks: 64,
+            recovery_tasks: 0,
             epochs: 3,
             lr: 1e-3,
             batch: 16,
+            micro_batch: 4,
             grad_clip: 1.0,
             seed: 0,
         }
@@ -137,6 +153,51 @@ impl Policy for RandomThenExpert {
     }
 }
 
+/// The scripted player of a recovery trial: `random_turns` random actions,
+/// then the expert. It notes the turns at which the expert had an answer.
+#[derive(Debug)]
+struct RecoveringPlayer {
+    random_turns: u32,
+    played: u32,
+    expert_turns: Vec<u32>,
+}
+
+impl Policy for RecoveringPlayer {
+    fn name(&self) -> String {
+        "random-prefix-then-expert".into()
+    }
+
+    fn generate(
+        &mut self,
+        requests: &[PolicyRequest],
+        _sampling: &SamplingParams,
+    ) -> Result<Vec<PolicyResponse>, PolicyError> {
+        requests
+            .iter()
+            .map(|r| {
+                let turn = self.played;
+                self.played += 1;
+                let action = if turn < self.random_turns {
+                    SeededRng::new(r.seed)
+                        .choose(&r.admissible_actions)
+                        .cloned()
+                } else {
+                    if r.expert_action.is_some() {
+                        self.expert_turns.push(turn);
+                    }
+                    r.expert_action
+                        .clone()
+                        .or_else(|| r.admissible_actions.first().cloned())
+                };
+                Ok(PolicyResponse::scripted(format!(
+                    "<action>{}</action>",
+                    action.unwrap_or_default()
+                )))
+            })
+            .collect()
+    }
+}
+
 /// Plays the scripted trials and returns the rows worth imitating.
 pub fn demonstration_rows(
     factory: &dyn EnvFactory,
@@ -187,7 +248,7 @@ pub fn demonstration_rows(
     let reflective = RolloutConfig {
         attempts: recipe.trial.attempts.max(2),
         mode: TrialMode::Reflexion,
-        ..base
+        ..base.clone()
     };
     for id in 0..config.reflection_tasks {
         // One trial per rollout: the scripted player's state is per trial.
@@ -205,6 +266,46 @@ pub fn demonstration_rows(
             out.rows
                 .into_iter()
                 .filter(|r| r.phase == Phase::Reflect || r.attempt > 0),
+        );
+    }
+    rows.extend(recovery_rows(
+        factory, recipe, config, &base, count, &mut rng,
+    )?);
+    Ok(rows)
+}
+
+/// The expert turns of `config.recovery_tasks` recovery trials.
+fn recovery_rows(
+    factory: &dyn EnvFactory,
+    recipe: &Recipe,
+    config: &SftConfig,
+    base: &RolloutConfig,
+    task_count: u64,
+    rng: &mut SeededRng,
+) -> Result<Vec<Row>, TrainError> {
+    let max_random = recipe.trial.max_turns.saturating_sub(1).max(1);
+    let mut rows = Vec::new();
+    for id in 0..config.recovery_tasks {
+        let group = TaskGroup {
+            id,
+            task: Task::new(&recipe.env.train_split, rng.below(task_count)),
+        };
+        let trial = RolloutConfig {
+            attempts: 1,
+            mode: TrialMode::ZeroShot,
+            seed: mix_seed(config.seed, 0x2EC0_0000 + id as u64),
+            ..base.clone()
+        };
+        let mut player = RecoveringPlayer {
+            random_turns: 1 + rng.below(max_random as u64) as u32,
+            played: 0,
+            expert_turns: Vec::new(),
+        };
+        let out = run_rollout(factory, &mut player, &[group], &trial, &mut NoObserver)?;
+        rows.extend(
+            out.rows
+                .into_iter()
+                .filter(|r| r.phase == Phase::Play && player.expert_turns.contains(&r.turn)),
         );
     }
     Ok(rows)
@@ -255,53 +356,27 @@ pub fn train_sft(
     config: &SftConfig,
     mut on_epoch: impl FnMut(&SftEpoch),
 ) -> Result<Vec<SftEpoch>, TrainError> {
-    if config.batch == 0 || config.epochs == 0 {
+    if config.batch == 0 || config.epochs == 0 || config.micro_batch == 0 {
         return Err(TrainError::Config(
-            "SFT batch and epochs must be at least 1".into(),
+            "SFT batch, micro-batch and epochs must be at least 1".into(),
         ));
     }
     learner.optimizer.set_lr(config.lr);
-    let vars = learner.params.vars();
     let mut order: Vec<usize> = (0..demos.len()).collect();
     let mut history = Vec::new();
     for epoch in 0..config.epochs {
         SeededRng::new(mix_seed(config.seed, epoch as u64)).shuffle(&mut order);
         let (mut loss_sum, mut tokens, mut norms, mut updates) = (0.0, 0usize, 0.0, 0usize);
         for chunk in order.chunks(config.batch) {
-            let rows: Vec<ScoreRow<'_>> = chunk
-                .iter()
-                .map(|&i| ScoreRow {
-                    prompt_ids: &demos[i].prompt_ids,
-                    response_ids: &demos[i].response_ids,
-                })
-                .collect();
-            let scores = score_tokens(learner.policy.model(), &rows, 1.0, Pass::Train)?;
-            let n: f64 = scores
-                .mask
-                .sum_all()
-                .and_then(|t| t.to_scalar::<f32>())
-                .map_err(|e| TrainError::Config(format!("SFT: tensor error: {e}")))?
-                as f64;
-            if n == 0.0 {
+            let Some((loss, n, norm)) = sft_update(learner, demos, chunk, config)? else {
                 continue;
-            }
-            let candle =
-                |e: candle_core::Error| TrainError::Config(format!("SFT: tensor error: {e}"));
-            let nll = scores
-                .logprobs
-                .mul(&scores.mask)
-                .and_then(|t| t.sum_all())
-                .and_then(|t| t.affine(-1.0 / n, 0.0))
-                .map_err(candle)?;
-            let mut grads: GradStore = nll.backward().map_err(candle)?;
-            let norm = clip_grad_norm(&mut grads, &vars, config.grad_clip)?;
+            };
             if norm.is_finite() {
-                learner.optimizer.step(&grads)?;
                 norms += norm;
                 updates += 1;
             }
-            loss_sum += nll.to_scalar::<f32>().map_err(candle)? as f64 * n;
-            tokens += n as usize;
+            loss_sum += loss * n as f64;
+            tokens += n;
         }
         let record = SftEpoch {
             epoch: epoch + 1,
@@ -312,6 +387,55 @@ pub fn train_sft(
         history.push(record);
     }
     Ok(history)
+}
+
+/// One optimiser update on the demonstrations `batch` (indices into
+/// `demos`), accumulated over micro-batches of similar lengths. Returns the
+/// batch's token-mean loss, its response tokens and the pre-clip gradient
+/// norm; `None` when the batch has no response token.
+fn sft_update(
+    learner: &mut Learner,
+    demos: &[Demo],
+    batch: &[usize],
+    config: &SftConfig,
+) -> Result<Option<(f64, usize, f64)>, TrainError> {
+    let candle = |e: candle_core::Error| TrainError::Config(format!("SFT: tensor error: {e}"));
+    let total: usize = batch.iter().map(|&i| demos[i].response_ids.len()).sum();
+    if total == 0 {
+        return Ok(None);
+    }
+    // Sorting by length only groups the passes (less padding); the update
+    // is the batch's either way.
+    let mut batch = batch.to_vec();
+    batch.sort_by_key(|&i| demos[i].prompt_ids.len() + demos[i].response_ids.len());
+    let vars = learner.params.vars();
+    let mut grads = GradStore::default();
+    let mut loss = 0.0;
+    for micro in batch.chunks(config.micro_batch) {
+        let rows: Vec<ScoreRow<'_>> = micro
+            .iter()
+            .map(|&i| ScoreRow {
+                prompt_ids: &demos[i].prompt_ids,
+                response_ids: &demos[i].response_ids,
+            })
+            .collect();
+        let scores = score_tokens(learner.policy.model(), &rows, 1.0, Pass::Train)?;
+        // Each pass adds its share of the batch's token mean.
+        let nll = scores
+            .logprobs
+            .mul(&scores.mask)
+            .and_then(|t| t.sum_all())
+            .and_then(|t| t.affine(-1.0 / total as f64, 0.0))
+            .map_err(candle)?;
+        let micro_grads = nll.backward().map_err(candle)?;
+        super::update::accumulate(&mut grads, &micro_grads, &vars).map_err(candle)?;
+        loss += nll.to_scalar::<f32>().map_err(candle)? as f64;
+    }
+    let norm = clip_grad_norm(&mut grads, &vars, config.grad_clip)?;
+    if norm.is_finite() {
+        learner.optimizer.step(&grads)?;
+    }
+    Ok(Some((loss, total, norm)))
 }
 
 /// Writes the learner's model as a directory `--model` loads: the source

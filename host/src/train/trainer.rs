@@ -401,6 +401,21 @@ fn draw_tasks(
         .collect()
 }
 
+/// Validates `model` (`None`: the built-in tiny model) as a run of `recipe`
+/// and `algo` validates at step 0, without training it: the figures a run's
+/// starting point is compared with.
+pub fn validate_model(
+    factory: &dyn EnvFactory,
+    model: Option<&str>,
+    recipe: &Recipe,
+    algo: Algo,
+) -> Result<StepMetrics, TrainError> {
+    let mut learner = Learner::load(model, recipe, &Device::Cpu, DType::F32)?;
+    let mut m = StepMetrics::new(0);
+    validate(factory, &mut learner, recipe, &recipe.plan(algo), 0, &mut m)?;
+    Ok(m)
+}
+
 /// Runs validation and records `val/pass@k` and `val/success_rate`.
 fn validate(
     factory: &dyn EnvFactory,
@@ -476,6 +491,34 @@ fn validate(
         outcome.report.invalid_action_ratio,
     );
     Ok(())
+}
+
+/// What the curves are over, for the caption of `curves.svg`: algorithm,
+/// environment, model, the training batch, the validation's split, size and
+/// draw, and the seed.
+fn curves_caption(recipe: &Recipe, plan: &Plan, model: Option<&str>) -> String {
+    let s = &recipe.schedule;
+    let draw = match s.val_task_draw {
+        ValTaskDraw::Fixed => "the same tasks each time",
+        ValTaskDraw::Fresh => "fresh tasks each time",
+    };
+    format!(
+        "{algo} on {env} ({model}) · train: split {train}, {b} tasks × {g} trials × {a} \
+         attempts per step · validation: split {val}, n = {n} tasks × {va} attempts every {every} \
+         steps ({draw}) · seed {seed}",
+        algo = plan.algo.as_str(),
+        env = recipe.env.name,
+        model = model.unwrap_or("built-in tiny model"),
+        train = recipe.env.train_split,
+        b = s.tasks_per_step,
+        g = plan.train_group_size,
+        a = plan.train_attempts,
+        val = recipe.env.val_split,
+        n = s.val_tasks,
+        va = plan.val_attempts,
+        every = s.val_every,
+        seed = s.seed,
+    )
 }
 
 /// Runs (or resumes) a training run.
@@ -568,6 +611,7 @@ pub fn train(factory: &dyn EnvFactory, options: TrainOptions) -> Result<TrainOut
     remove_stale_temporaries(&checkpoint_root)?;
     let mut log = MetricsLog::open(&options.out_dir.join("metrics.jsonl"), Some(start_step))?;
     let plot_path = options.out_dir.join("curves.svg");
+    let caption = curves_caption(&recipe, &plan, options.model.as_deref());
 
     let update_config = UpdateConfig {
         mini_batch: recipe.optim.mini_batch,
@@ -710,7 +754,7 @@ pub fn train(factory: &dyn EnvFactory, options: TrainOptions) -> Result<TrainOut
         m.set("timing_s/step", started.elapsed().as_secs_f64());
         bar.step_done(&m);
         log.append(m)?;
-        log.plot(&plot_path)?;
+        log.plot(&plot_path, &caption)?;
         outcome.step = step;
         outcome.last_rows = output.rows;
         outcome.last_advantages = adv;

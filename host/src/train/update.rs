@@ -117,7 +117,12 @@ fn padded(rows: &[&TrainRow], width: usize, value: impl Fn(&TrainRow, usize) -> 
     out
 }
 
-fn accumulate(acc: &mut GradStore, grads: &GradStore, vars: &[Var]) -> candle_core::Result<()> {
+/// Adds `grads` of `vars` into `acc` (gradient accumulation over micro-batches).
+pub(crate) fn accumulate(
+    acc: &mut GradStore,
+    grads: &GradStore,
+    vars: &[Var],
+) -> candle_core::Result<()> {
     for var in vars {
         if let Some(g) = grads.get(var) {
             let sum = match acc.get(var) {

@@ -600,3 +600,9 @@ fn an_episode_that_never_ends_hits_the_host_turn_cap() {
     session.reset(&Task::new("train", 1)).unwrap();
     session.step("x").unwrap();
 }
+
+#[test]
+fn reading_stdin_ends_at_once() {
+    let report = unstalled(STALL, || probe("read-stdin", strict_limits()));
+    assert_eq!(report, "read stdin: OK 0 bytes\n");
+}

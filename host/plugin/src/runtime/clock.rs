@@ -8,26 +8,33 @@
 //! returns a pollable backed by a real tokio timer, so a guest that calls
 //! `std::thread::sleep(one hour)` (`subscribe-duration` + `wasi:io/poll`)
 //! would hold the calling host thread for an hour, far past its deadline. So
-//! the runtime *shadows* the `monotonic-clock` interface in the linker with
-//! [`add_to_linker`]: our `subscribe-*` hand out [`Timer`] pollables that
-//! never wait past the call's deadline.
+//! the runtime *shadows* two interfaces in the linker ([`add_to_linker`]):
+//! `wasi:io/poll`, whose `poll` and `pollable.block` now give up at the
+//! current call's deadline with [`DeadlineExceeded`] (a trap the runtime
+//! reports as the call's typed timeout), whatever the guest waits on; and
+//! `wasi:clocks/monotonic-clock`, whose `subscribe-*` hand out [`Timer`]
+//! pollables on the clock below. Waiting is the only way a guest can hold
+//! the host inside a call (stdin is empty and closed, output never blocks,
+//! sockets are refused), so bounding every wait bounds every call.
 //!
 //! **Transcripts must not depend on the wall clock.** By default a plugin
 //! runs on a *virtual* clock: it starts at [`VIRTUAL_EPOCH_UNIX_SECS`]
 //! (wall clock) and 0 (monotonic) at every reset, advances by
 //! [`VIRTUAL_TICK_NANOS`] each time the guest reads it (so elapsed times are
 //! never zero and a spin-wait ends), and jumps straight to a timer's wake-up
-//! instant when the guest waits on it. Sleeping therefore costs no real time
-//! and gives the same readings on every run. We chose a virtual clock over
+//! instant when the guest waits on it (asking a timer whether it is ready
+//! counts as waiting on it). Sleeping therefore costs no real time and gives
+//! the same readings on every run. We chose a virtual clock over
 //! refusing the clock imports because ordinary Rust code (`Instant::now`,
 //! `thread::sleep`, `SystemTime::now` in a logging crate) should keep working
 //! in a plugin; it just cannot make the transcript depend on when it ran.
 //!
 //! With `real_clock` granted ([`super::SandboxLimits::real_clock`]) the guest
-//! reads the host's clocks, and a timer sleeps for real, but only until the
-//! current call's deadline: a timer cut short resolves at the deadline, by
-//! when the epoch has passed it too, so the guest is interrupted (a typed
-//! timeout) at its first instruction back in wasm.
+//! reads the host's clocks and a timer sleeps for real, but a wait that would
+//! outlast the call's deadline ends there, in the timeout. (Resolving the
+//! timer early instead and relying on the epoch to interrupt the guest once
+//! back in wasm is not enough: the epoch ticker can lag behind, and the guest
+//! would then go on believing it had slept.)
 //!
 //! A known simplification: several timers polled together all resolve at
 //! once in virtual time (the clock jumps to the latest of them), where real
@@ -40,7 +47,10 @@ use std::time::{Duration, Instant};
 
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 use wasmtime_wasi::p2::bindings::clocks::monotonic_clock;
+use wasmtime_wasi::p2::bindings::io::poll as async_poll;
+use wasmtime_wasi::p2::bindings::sync::io::poll as sync_poll;
 use wasmtime_wasi::p2::{DynPollable, Pollable, subscribe};
+use wasmtime_wasi::runtime::in_tokio;
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock};
 
 use super::sandbox::HostState;
@@ -66,8 +76,8 @@ struct TimeShared {
     real_origin: Option<Instant>,
     /// The virtual monotonic reading, in nanoseconds.
     virtual_nanos: AtomicU64,
-    /// When the current call's timers must resolve at the latest (set by
-    /// every guest call; `None` between calls, when no timer may wait).
+    /// When the current call's waits must end at the latest (set by every
+    /// guest call; `None` before the first, when no wait may block).
     call_deadline: Mutex<Option<Instant>>,
 }
 
@@ -96,7 +106,7 @@ impl SandboxTime {
         self.shared.real_origin.is_none()
     }
 
-    /// Arms the deadline that every timer of the coming call respects.
+    /// Arms the deadline that every wait of the coming call respects.
     pub(crate) fn set_call_deadline(&self, deadline: Instant) {
         *self
             .shared
@@ -200,16 +210,11 @@ impl Pollable for Timer {
             Wake::Virtual(at) => {
                 self.time.virtual_nanos.fetch_max(at, Ordering::Relaxed);
             }
-            Wake::Real(at) => {
-                // Never past the call's deadline; between calls (no deadline)
-                // a timer resolves at once rather than block anything.
-                let until = match (at, self.time.call_deadline()) {
-                    (Some(at), Some(deadline)) => at.min(deadline),
-                    (None, Some(deadline)) => deadline,
-                    (_, None) => return,
-                };
-                tokio::time::sleep_until(tokio::time::Instant::from_std(until)).await;
+            // The wait itself is bounded by the shadowed `wasi:io/poll`.
+            Wake::Real(Some(at)) => {
+                tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await;
             }
+            Wake::Real(None) => std::future::pending().await,
         }
     }
 }
@@ -270,18 +275,71 @@ impl monotonic_clock::Host for ClockView<'_> {
     }
 }
 
+/// A wait in `wasi:io/poll` reached the call's deadline. The runtime turns
+/// it into [`crate::SessionError::Timeout`].
+#[derive(Debug, thiserror::Error)]
+#[error("the plugin waited in wasi:io/poll past its call deadline")]
+pub(crate) struct DeadlineExceeded;
+
+impl ClockView<'_> {
+    /// Runs a wait of wasmtime-wasi's own `wasi:io/poll` until the call's
+    /// deadline at the latest.
+    fn bounded<R>(
+        &mut self,
+        wait: impl AsyncFnOnce(&mut ResourceTable) -> wasmtime::Result<R>,
+    ) -> wasmtime::Result<R> {
+        // No deadline armed means no call in progress: nothing may wait.
+        let deadline = self
+            .time
+            .shared
+            .call_deadline()
+            .unwrap_or_else(Instant::now);
+        let table = &mut *self.table;
+        in_tokio(async move {
+            let deadline = tokio::time::Instant::from_std(deadline);
+            match tokio::time::timeout_at(deadline, wait(table)).await {
+                Ok(result) => result,
+                Err(_elapsed) => Err(wasmtime::Error::new(DeadlineExceeded)),
+            }
+        })
+    }
+}
+
+impl sync_poll::Host for ClockView<'_> {
+    fn poll(&mut self, pollables: Vec<Resource<DynPollable>>) -> wasmtime::Result<Vec<u32>> {
+        self.bounded(async move |table| async_poll::Host::poll(table, pollables).await)
+    }
+}
+
+impl sync_poll::HostPollable for ClockView<'_> {
+    fn ready(&mut self, pollable: Resource<DynPollable>) -> wasmtime::Result<bool> {
+        self.bounded(async move |table| async_poll::HostPollable::ready(table, pollable).await)
+    }
+
+    fn block(&mut self, pollable: Resource<DynPollable>) -> wasmtime::Result<()> {
+        self.bounded(async move |table| async_poll::HostPollable::block(table, pollable).await)
+    }
+
+    fn drop(&mut self, pollable: Resource<DynPollable>) -> wasmtime::Result<()> {
+        async_poll::HostPollable::drop(self.table, pollable)
+    }
+}
+
 struct SandboxClocks;
 
 impl HasData for SandboxClocks {
     type Data<'a> = ClockView<'a>;
 }
 
-/// Replaces wasmtime-wasi's `wasi:clocks/monotonic-clock` in `linker` with
-/// the deadline-respecting clock above. Call after `add_to_linker_sync`.
+/// Replaces wasmtime-wasi's `wasi:io/poll` and `wasi:clocks/monotonic-clock`
+/// in `linker` with the deadline-bounded versions above. Call after
+/// `add_to_linker_sync`.
 pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     linker.allow_shadowing(true);
-    let added =
-        monotonic_clock::add_to_linker::<HostState, SandboxClocks>(linker, HostState::clocks);
+    let added = sync_poll::add_to_linker::<HostState, SandboxClocks>(linker, HostState::clocks)
+        .and_then(|()| {
+            monotonic_clock::add_to_linker::<HostState, SandboxClocks>(linker, HostState::clocks)
+        });
     linker.allow_shadowing(false);
     added
 }
@@ -314,22 +372,6 @@ mod tests {
         block_on(timer.ready());
         assert!(started.elapsed() < Duration::from_secs(1));
         assert_eq!(time.virtual_reading(), 3_600_000_000_000);
-    }
-
-    #[test]
-    fn a_real_timer_resolves_at_the_call_deadline_or_at_once_without_one() {
-        let time = SandboxTime::real_clock();
-        let mut never = Timer {
-            time: Arc::clone(&time.shared),
-            wake: Wake::Real(None),
-        };
-        // No call in progress: nothing may wait.
-        block_on(never.ready());
-        let deadline = Instant::now() + Duration::from_millis(50);
-        time.set_call_deadline(deadline);
-        block_on(never.ready());
-        assert!(Instant::now() >= deadline);
-        assert!(deadline.elapsed() < Duration::from_secs(5));
     }
 
     /// Runs a future on a timer-enabled runtime, as wasmtime-wasi's poll does.

@@ -15,7 +15,7 @@ use wasmtime::{Store, Trap};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::bindings;
-use super::clock::{ClockView, SandboxTime};
+use super::clock::{ClockView, DeadlineExceeded, SandboxTime};
 use super::entropy::{self, Entropy, EntropySnapshot};
 use super::limits::{MemoryCap, SandboxLimits};
 use super::plugin::PluginShared;
@@ -163,12 +163,13 @@ impl Sandbox {
 
     /// Starts the clock and random streams of an episode (or of a call
     /// outside episodes) from `seed`: the virtual clock back to 0, both
-    /// streams reseeded. Nothing to rewind to until [`Sandbox::save_initial`].
+    /// streams reseeded. What [`Sandbox::rewind`] returns to changes only
+    /// with [`Sandbox::save_initial`], as a failed reset leaves the plugin's
+    /// own restart point where it was.
     pub(crate) fn start_episode(&mut self, seed: u64) {
         let state = self.store.data();
         state.time.set_virtual_reading(0);
         state.entropy.reseed(seed);
-        self.initial = None;
     }
 
     /// Remembers the clock and random streams as they are now (right after a
@@ -198,20 +199,15 @@ impl Sandbox {
     }
 }
 
-/// Arms the epoch deadline of the next guest call, and the instant by which
-/// its timers resolve at the latest: its deadline plus two epoch ticks, so
-/// that by then the epoch has passed the deadline too and the guest is
-/// interrupted as soon as it is back in wasm (see `clock.rs`).
+/// Arms the deadline of the next guest call twice: in epoch ticks for the
+/// guest's own code, and as an instant for its waits in `wasi:io/poll`
+/// (which the epoch cannot interrupt, see `clock.rs`).
 fn arm_deadline(store: &mut Store<HostState>, plugin: &PluginShared) {
     store.set_epoch_deadline(plugin.deadline_ticks);
-    let wait = plugin
-        .limits
-        .call_timeout
-        .saturating_add(plugin.runtime.epoch_tick.saturating_mul(2));
     let now = Instant::now();
     // A deadline beyond what an `Instant` holds is as good as a year away.
     let deadline = now
-        .checked_add(wait)
+        .checked_add(plugin.limits.call_timeout)
         .unwrap_or_else(|| now + Duration::from_secs(365 * 24 * 3600));
     store.data().time.set_call_deadline(deadline);
 }
@@ -233,7 +229,7 @@ fn classify(
         };
     }
     let trap = error.downcast_ref::<Trap>();
-    if matches!(trap, Some(Trap::Interrupt)) {
+    if matches!(trap, Some(Trap::Interrupt)) || error.is::<DeadlineExceeded>() {
         return SessionError::Timeout {
             call: call.to_string(),
             limit_ms: u64::try_from(plugin.limits.call_timeout.as_millis()).unwrap_or(u64::MAX),

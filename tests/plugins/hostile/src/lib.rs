@@ -16,7 +16,8 @@
 //! `sleep-forever` (sleep an hour, again and again), `poll-forever` (libc
 //! `poll` with a timer, again and again: `wasi:io/poll.poll`) and
 //! `clock-and-random` (reset and step report the wall clock, the monotonic
-//! clock and `getentropy` bytes; episodes end normally).
+//! clock and `getentropy` bytes; episodes end normally) and `read-stdin`
+//! (read stdin to its end, which must come at once).
 //!
 //! `max_turns` sets the episode's turn limit: with `u32::MAX` an episode
 //! never ends, for the host's turn cap.
@@ -73,6 +74,7 @@ const ATTACKS: &[&str] = &[
     "sleep-forever",
     "poll-forever",
     "clock-and-random",
+    "read-stdin",
 ];
 
 /// The environment: it only ever attacks.
@@ -319,6 +321,11 @@ impl Environment for Hostile {
             },
             "poll-forever" => poll_forever(),
             "clock-and-random" => clock_and_random(),
+            "read-stdin" => {
+                let mut input = Vec::new();
+                let read = std::io::Read::read_to_end(&mut std::io::stdin(), &mut input);
+                outcome("read stdin", read, |n| format!("{n} bytes"))
+            }
             _ => "nothing happened".to_string(),
         };
         Ok(Step::new(observation))

@@ -39,7 +39,7 @@ pub enum SessionError {
     /// (`SandboxLimits::max_episode_turns`): the plugin never ended the
     /// episode. The plugin is not called; a reset or restart starts over.
     #[error(
-        "the episode reached the host's cap of {limit} turns without ending; reset it, or raise the cap with --max-episode-turns"
+        "the plugin did not end the episode within the host's cap of {limit} turns; a reset starts a new one, and --max-episode-turns raises the cap"
     )]
     TurnLimit { limit: u32 },
     /// A call on a session that an earlier trap, timeout or memory error

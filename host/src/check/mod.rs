@@ -139,7 +139,7 @@ fn sample_tasks(env: &dyn EnvFactory, options: &CheckOptions) -> Vec<Task> {
     tasks
 }
 
-fn check_info(env: &dyn EnvFactory, _: &CheckOptions) -> CheckResult {
+fn check_info(env: &dyn EnvFactory, options: &CheckOptions) -> CheckResult {
     let info = env.info();
     let mut problems = Vec::new();
     if info.name.trim().is_empty() {
@@ -150,6 +150,13 @@ fn check_info(env: &dyn EnvFactory, _: &CheckOptions) -> CheckResult {
     }
     if info.default_max_turns == 0 {
         problems.push("the default turn limit is 0".to_string());
+    }
+    if info.default_max_turns > options.max_episode_turns {
+        problems.push(format!(
+            "the default turn limit of {} is above the host's cap of {} turns per episode \
+             (raise it with --max-episode-turns)",
+            info.default_max_turns, options.max_episode_turns
+        ));
     }
     match serde_json::from_str::<serde_json::Value>(&info.default_config) {
         Ok(serde_json::Value::Object(_)) => {}
@@ -627,6 +634,18 @@ mod tests {
             "{}",
             expert.detail
         );
+    }
+
+    #[test]
+    fn a_turn_limit_above_the_host_cap_fails_the_info_check() {
+        let options = CheckOptions {
+            max_episode_turns: 1,
+            ..CheckOptions::default()
+        };
+        let report = run_checks(&NativeEnv::<KeyDoor>::new(), &options);
+        let info = detail(&report, "info is well-formed");
+        assert!(!info.passed);
+        assert!(info.detail.contains("cap of 1 turns"), "{}", info.detail);
     }
 
     fn hostile(limits: lamer_plugin::SandboxLimits) -> lamer_plugin::Plugin {

@@ -38,7 +38,8 @@ pub(crate) struct HostState {
 }
 
 impl HostState {
-    /// The view the shadowed `wasi:clocks/monotonic-clock` works on.
+    /// The view the shadowed `wasi:io/poll` and `wasi:clocks/monotonic-clock`
+    /// work on.
     pub(crate) fn clocks(&mut self) -> ClockView<'_> {
         ClockView::new(&self.time, &mut self.table)
     }

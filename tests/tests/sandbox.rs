@@ -386,3 +386,223 @@ fn an_observation_over_the_output_limit_is_a_typed_error_and_the_session_goes_on
     ok.reset(&Task::new("train", 0)).unwrap();
     assert_eq!(ok.step("attack").unwrap().observation.len(), 100_000);
 }
+
+/// Runs `f` on its own thread and fails the test if it has not returned
+/// within `limit`: a host thread stalled in a WASI call fails the test
+/// instead of hanging it.
+fn unstalled<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (done, result) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(f());
+    });
+    match result.recv_timeout(limit) {
+        Ok(value) => value,
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+            panic!("the host thread was still blocked in the plugin after {limit:?}")
+        }
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+            panic!("the test body panicked (see above)")
+        }
+    }
+}
+
+/// How long a stalled test waits before it fails.
+const STALL: Duration = Duration::from_secs(20);
+
+#[test]
+fn sleeping_an_hour_on_the_virtual_clock_takes_no_real_time() {
+    let observation = unstalled(STALL, || {
+        let hostile = runtime()
+            .load(&plugin_path("hostile"), strict_limits())
+            .unwrap();
+        let mut session = hostile
+            .open(r#"{"attack": "sleep", "millis": 3600000}"#)
+            .unwrap();
+        session.reset(&Task::new("train", 0)).unwrap();
+        let start = Instant::now();
+        let step = session.step("sleep").unwrap();
+        assert!(start.elapsed() < WITHIN, "{:?}", start.elapsed());
+        step.observation
+    });
+    // Both clocks moved by exactly the hour slept, plus the microsecond
+    // ticks of the reads in between.
+    assert!(
+        observation.starts_with(
+            "slept 3600000 ms; monotonic clock moved 3600000 ms, wall clock 3600000 ms"
+        ),
+        "{observation}"
+    );
+}
+
+#[test]
+fn sleeping_forever_is_a_timeout() {
+    let attack = unstalled(STALL, || {
+        run_fatal_attack(&config("sleep-forever"), strict_limits())
+    });
+    assert_eq!(
+        attack.error,
+        SessionError::Timeout {
+            call: "session.step".into(),
+            limit_ms: 300
+        }
+    );
+}
+
+#[test]
+fn polling_a_timer_forever_is_a_timeout() {
+    let attack = unstalled(STALL, || {
+        run_fatal_attack(&config("poll-forever"), strict_limits())
+    });
+    assert_eq!(
+        attack.error,
+        SessionError::Timeout {
+            call: "session.step".into(),
+            limit_ms: 300
+        }
+    );
+}
+
+#[test]
+fn with_the_real_clock_granted_a_long_sleep_ends_at_the_deadline() {
+    let limits = SandboxLimits {
+        real_clock: true,
+        ..strict_limits()
+    };
+    for attack in ["sleep", "sleep-forever", "poll-forever"] {
+        let limits = limits.clone();
+        let attack = unstalled(STALL, move || run_fatal_attack(&config(attack), limits));
+        assert_eq!(
+            attack.error,
+            SessionError::Timeout {
+                call: "session.step".into(),
+                limit_ms: 300
+            }
+        );
+        assert!(attack.elapsed >= DEADLINE, "{:?}", attack.elapsed);
+    }
+}
+
+#[test]
+fn with_the_real_clock_granted_a_short_sleep_sleeps() {
+    let limits = SandboxLimits {
+        real_clock: true,
+        ..SandboxLimits::default()
+    };
+    let hostile = runtime().load(&plugin_path("hostile"), limits).unwrap();
+    let mut session = hostile
+        .open(r#"{"attack": "sleep", "millis": 50}"#)
+        .unwrap();
+    session.reset(&Task::new("train", 0)).unwrap();
+    let start = Instant::now();
+    let step = session.step("sleep").unwrap();
+    assert!(
+        start.elapsed() >= Duration::from_millis(50),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(
+        step.observation.starts_with("slept 50 ms"),
+        "{}",
+        step.observation
+    );
+}
+
+/// The observations of a reset and three steps of `clock-and-random`, in a
+/// fresh runtime (as a second run of the host would be).
+fn clock_and_random_episode(limits: SandboxLimits, task: u64) -> Vec<String> {
+    let hostile = runtime().load(&plugin_path("hostile"), limits).unwrap();
+    let mut session = hostile.open(&config("clock-and-random")).unwrap();
+    let mut seen = vec![
+        session
+            .reset(&Task::new("train", task))
+            .unwrap()
+            .observation,
+    ];
+    for _ in 0..3 {
+        seen.push(session.step("read").unwrap().observation);
+    }
+    seen
+}
+
+#[test]
+fn without_grants_clock_and_random_are_the_same_on_every_run() {
+    let first = clock_and_random_episode(SandboxLimits::default(), 5);
+    let second = clock_and_random_episode(SandboxLimits::default(), 5);
+    assert_eq!(first, second);
+    // The wall clock is the virtual one (2000-01-01), and it moves.
+    assert!(first[0].contains("wall 946684800"), "{}", first[0]);
+    assert_ne!(first[1], first[2]);
+    // Another task draws other numbers.
+    let other = clock_and_random_episode(SandboxLimits::default(), 6);
+    assert_ne!(first[0], other[0]);
+}
+
+#[test]
+fn a_reset_and_a_restart_replay_the_clock_and_the_random_draws() {
+    let hostile = runtime()
+        .load(&plugin_path("hostile"), SandboxLimits::default())
+        .unwrap();
+    let mut session = hostile.open(&config("clock-and-random")).unwrap();
+    let task = Task::new("train", 9);
+    let initial = session.reset(&task).unwrap().observation;
+    let steps: Vec<String> = (0..3)
+        .map(|_| session.step("read").unwrap().observation)
+        .collect();
+    // Whatever came before, the same task starts from the same readings.
+    session.reset(&Task::new("train", 1)).unwrap();
+    assert_eq!(session.reset(&task).unwrap().observation, initial);
+    session.step("read").unwrap();
+    assert_eq!(session.restart().unwrap().observation, initial);
+    let again: Vec<String> = (0..3)
+        .map(|_| session.step("read").unwrap().observation)
+        .collect();
+    assert_eq!(steps, again);
+}
+
+#[test]
+fn granted_clock_and_random_are_the_hosts() {
+    let granted = SandboxLimits {
+        real_clock: true,
+        os_random: true,
+        ..SandboxLimits::default()
+    };
+    let first = clock_and_random_episode(granted.clone(), 5);
+    let second = clock_and_random_episode(granted, 5);
+    assert!(!first[0].contains("wall 946684800"), "{}", first[0]);
+    let random = |seen: &str| seen.split("random ").nth(1).unwrap_or("").to_string();
+    assert_ne!(random(&first[0]), random(&second[0]));
+}
+
+#[test]
+fn an_episode_that_never_ends_hits_the_host_turn_cap() {
+    let limits = SandboxLimits {
+        max_episode_turns: 50,
+        ..SandboxLimits::default()
+    };
+    let hostile = runtime().load(&plugin_path("hostile"), limits).unwrap();
+    let mut session = hostile
+        .open_session(r#"{"attack": "none", "max_turns": 4294967295}"#)
+        .unwrap();
+    session.reset(&Task::new("train", 0)).unwrap();
+    for _ in 0..50 {
+        assert!(!session.step("x").unwrap().done());
+    }
+    let error = session.step("x").unwrap_err();
+    assert_eq!(error, SessionError::TurnLimit { limit: 50 });
+    assert!(error.to_string().contains("cap of 50 turns"), "{error}");
+    assert!(!error.is_fatal() && !session.is_dropped());
+    // A restart or a reset starts the count over.
+    session.restart().unwrap();
+    for _ in 0..50 {
+        session.step("x").unwrap();
+    }
+    assert!(session.step("x").is_err());
+    session.reset(&Task::new("train", 1)).unwrap();
+    session.step("x").unwrap();
+}
+
+#[test]
+fn reading_stdin_ends_at_once() {
+    let report = unstalled(STALL, || probe("read-stdin", strict_limits()));
+    assert_eq!(report, "read stdin: OK 0 bytes\n");
+}

@@ -35,6 +35,13 @@ pub enum SessionError {
         size: usize,
         limit: usize,
     },
+    /// A step past the host's cap on turns per episode
+    /// (`SandboxLimits::max_episode_turns`): the plugin never ended the
+    /// episode. The plugin is not called; a reset or restart starts over.
+    #[error(
+        "the plugin did not end the episode within the host's cap of {limit} turns; a reset starts a new one, and --max-episode-turns raises the cap"
+    )]
+    TurnLimit { limit: u32 },
     /// A call on a session that an earlier trap, timeout or memory error
     /// dropped. Open a new session.
     #[error("this session was dropped after an earlier failure; open a new session")]
@@ -57,7 +64,9 @@ impl SessionError {
     pub fn is_fatal(&self) -> bool {
         !matches!(
             self,
-            SessionError::Env(_) | SessionError::OutputTooLarge { .. }
+            SessionError::Env(_)
+                | SessionError::OutputTooLarge { .. }
+                | SessionError::TurnLimit { .. }
         )
     }
 }

@@ -13,6 +13,6 @@ mod runtime;
 
 pub use env::{EnvFactory, EnvSession, NativeEnv, SessionError};
 pub use runtime::{
-    DEFAULT_INSTANCE_SLOTS, LoadError, Plugin, Runtime, RuntimeConfig, SandboxLimits, WasmSession,
-    default_cache_dir,
+    DEFAULT_INSTANCE_SLOTS, DEFAULT_MAX_EPISODE_TURNS, LoadError, Plugin, Runtime, RuntimeConfig,
+    SandboxLimits, WasmSession, default_cache_dir,
 };

@@ -13,6 +13,11 @@
 //!   and truncated never both hold, a win terminates, stepping after the end is
 //!   an `episode-over` error;
 //! - the oracle: where `expert-action` exists, it wins on sampled tasks.
+//!
+//! No episode the checker plays runs past [`CheckOptions::max_episode_turns`],
+//! so a plugin that never ends one fails a check instead of running the
+//! checker out of memory (a sandboxed plugin hits the same cap in the
+//! sandbox, as a typed error).
 
 use lamer_plugin::{EnvFactory, EnvSession, SessionError};
 use lamer_sdk::{EnvError, SeededRng, StepResult, Task, mix_seed};
@@ -31,6 +36,8 @@ pub struct CheckOptions {
     pub expert_min_win_rate: f64,
     /// Seed of the sampled tasks and actions.
     pub seed: u64,
+    /// The most turns any episode played by the checker may take.
+    pub max_episode_turns: u32,
 }
 
 impl Default for CheckOptions {
@@ -41,6 +48,7 @@ impl Default for CheckOptions {
             expert_tasks: 20,
             expert_min_win_rate: 0.5,
             seed: 0,
+            max_episode_turns: lamer_plugin::DEFAULT_MAX_EPISODE_TURNS,
         }
     }
 }
@@ -131,7 +139,7 @@ fn sample_tasks(env: &dyn EnvFactory, options: &CheckOptions) -> Vec<Task> {
     tasks
 }
 
-fn check_info(env: &dyn EnvFactory, _: &CheckOptions) -> CheckResult {
+fn check_info(env: &dyn EnvFactory, options: &CheckOptions) -> CheckResult {
     let info = env.info();
     let mut problems = Vec::new();
     if info.name.trim().is_empty() {
@@ -142,6 +150,13 @@ fn check_info(env: &dyn EnvFactory, _: &CheckOptions) -> CheckResult {
     }
     if info.default_max_turns == 0 {
         problems.push("the default turn limit is 0".to_string());
+    }
+    if info.default_max_turns > options.max_episode_turns {
+        problems.push(format!(
+            "the default turn limit of {} is above the host's cap of {} turns per episode \
+             (raise it with --max-episode-turns)",
+            info.default_max_turns, options.max_episode_turns
+        ));
     }
     match serde_json::from_str::<serde_json::Value>(&info.default_config) {
         Ok(serde_json::Value::Object(_)) => {}
@@ -348,7 +363,7 @@ fn check_garbage_actions(env: &dyn EnvFactory, options: &CheckOptions) -> CheckR
 fn check_episode_semantics(env: &dyn EnvFactory, options: &CheckOptions) -> CheckResult {
     let tasks = sample_tasks(env, options);
     let mut session = open(env, options)?;
-    let limit = 10_000;
+    let limit = options.max_episode_turns as usize;
     let mut episodes = 0;
     for (i, task) in tasks.iter().enumerate() {
         session.reset(task).map_err(err_text)?;
@@ -362,7 +377,7 @@ fn check_episode_semantics(env: &dyn EnvFactory, options: &CheckOptions) -> Chec
         };
         if !last.done() {
             return Err(format!(
-                "task {task}: the episode did not end within {limit} steps"
+                "task {task}: the episode did not end within {limit} steps (--max-episode-turns)"
             ));
         }
         for (turn, (_, step)) in walk.iter().enumerate() {
@@ -457,11 +472,20 @@ fn check_expert(env: &dyn EnvFactory, options: &CheckOptions) -> CheckResult {
             ));
         };
         played += 1;
+        let mut turns = 0;
         loop {
             let step = session.step(&action).map_err(err_text)?;
+            turns += 1;
             if step.done() {
                 won += u64::from(step.won);
                 break;
+            }
+            if turns >= options.max_episode_turns {
+                return Err(format!(
+                    "task {}/{index}: the expert's episode did not end within {} turns \
+                     (--max-episode-turns)",
+                    split.name, options.max_episode_turns
+                ));
             }
             match session.expert_action().map_err(err_text)? {
                 Some(next) => action = next,
@@ -545,5 +569,140 @@ mod tests {
         assert!(failed.contains(&"reset is deterministic"), "{failed:?}");
         assert!(failed.contains(&"episodes end correctly"), "{failed:?}");
         assert!(!report.passed());
+    }
+
+    /// Never ends an episode, and always has an expert move.
+    #[derive(Clone)]
+    struct Endless;
+
+    impl lamer_sdk::Environment for Endless {
+        type Config = std::collections::BTreeMap<String, u32>;
+        fn info() -> lamer_sdk::EnvInfo {
+            lamer_sdk::EnvInfo::new("endless", "0.0.0", "never ends", 2)
+                .with_split(lamer_sdk::SplitInfo::procedural("test", "", 10))
+        }
+        fn open(_: Self::Config) -> Result<Self, EnvError> {
+            Ok(Endless)
+        }
+        fn max_turns(&self) -> u32 {
+            u32::MAX
+        }
+        fn reset(&mut self, _: &Task) -> Result<lamer_sdk::ResetResult, EnvError> {
+            Ok(lamer_sdk::ResetResult::new("start"))
+        }
+        fn step(&mut self, _: &str) -> Result<lamer_sdk::Step, EnvError> {
+            Ok(lamer_sdk::Step::new("again"))
+        }
+        fn admissible_actions(&self) -> Vec<String> {
+            vec!["a".into()]
+        }
+        fn expert_action(&self) -> Option<String> {
+            Some("a".into())
+        }
+        fn prompt(&self) -> lamer_sdk::PromptPieces {
+            lamer_sdk::PromptPieces::new("", "")
+        }
+    }
+
+    fn detail<'a>(report: &'a CheckReport, name: &str) -> &'a CheckOutcome {
+        report
+            .outcomes
+            .iter()
+            .find(|o| o.name == name)
+            .unwrap_or_else(|| panic!("no check {name}"))
+    }
+
+    #[test]
+    fn episodes_that_never_end_fail_at_the_turn_cap() {
+        let options = CheckOptions {
+            max_episode_turns: 50,
+            expert_tasks: 1,
+            ..CheckOptions::default()
+        };
+        let report = run_checks(&NativeEnv::<Endless>::new(), &options);
+        let episodes = detail(&report, "episodes end correctly");
+        assert!(!episodes.passed);
+        assert!(
+            episodes.detail.contains("within 50 steps"),
+            "{}",
+            episodes.detail
+        );
+        let expert = detail(&report, "expert wins");
+        assert!(!expert.passed);
+        assert!(
+            expert.detail.contains("within 50 turns"),
+            "{}",
+            expert.detail
+        );
+    }
+
+    #[test]
+    fn a_turn_limit_above_the_host_cap_fails_the_info_check() {
+        let options = CheckOptions {
+            max_episode_turns: 1,
+            ..CheckOptions::default()
+        };
+        let report = run_checks(&NativeEnv::<KeyDoor>::new(), &options);
+        let info = detail(&report, "info is well-formed");
+        assert!(!info.passed);
+        assert!(info.detail.contains("cap of 1 turns"), "{}", info.detail);
+    }
+
+    fn hostile(limits: lamer_plugin::SandboxLimits) -> lamer_plugin::Plugin {
+        let runtime = lamer_plugin::Runtime::new(lamer_plugin::RuntimeConfig {
+            cache_dir: None,
+            instance_slots: None,
+            ..lamer_plugin::RuntimeConfig::default()
+        })
+        .unwrap();
+        runtime
+            .load(&lamer_tests::plugin_path("hostile"), limits)
+            .unwrap()
+    }
+
+    #[test]
+    fn a_plugin_reading_clock_and_random_passes_only_without_grants() {
+        let options = CheckOptions {
+            config_json: r#"{"attack": "clock-and-random"}"#.into(),
+            tasks_per_split: 3,
+            expert_tasks: 1,
+            ..CheckOptions::default()
+        };
+        let report = run_checks(&hostile(Default::default()), &options);
+        for o in &report.outcomes {
+            assert!(o.passed, "{}: {}", o.name, o.detail);
+        }
+        // The same plugin on the host's clock and randomness is not
+        // reproducible, and the checker says so.
+        let granted = lamer_plugin::SandboxLimits {
+            real_clock: true,
+            os_random: true,
+            ..Default::default()
+        };
+        let report = run_checks(&hostile(granted), &options);
+        assert!(!detail(&report, "reset is deterministic").passed);
+        assert!(!detail(&report, "steps are deterministic").passed);
+    }
+
+    #[test]
+    fn a_sandboxed_plugin_that_never_ends_meets_the_sandbox_cap() {
+        let limits = lamer_plugin::SandboxLimits {
+            max_episode_turns: 40,
+            ..Default::default()
+        };
+        let options = CheckOptions {
+            config_json: r#"{"attack": "none", "max_turns": 4294967295}"#.into(),
+            tasks_per_split: 1,
+            expert_tasks: 1,
+            ..CheckOptions::default()
+        };
+        let report = run_checks(&hostile(limits), &options);
+        let episodes = detail(&report, "episodes end correctly");
+        assert!(!episodes.passed);
+        assert!(
+            episodes.detail.contains("cap of 40 turns"),
+            "{}",
+            episodes.detail
+        );
     }
 }

@@ -41,6 +41,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<()> {
         expert_tasks: args.expert_tasks,
         expert_min_win_rate: args.expert_min_win_rate,
         seed: args.seed,
+        max_episode_turns: args.plugin.sandbox.max_episode_turns.max(1),
     };
     let report = run_checks(&plugin, &options);
     if args.json {

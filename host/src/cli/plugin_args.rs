@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::Args;
-use lamer_plugin::{Plugin, Runtime, RuntimeConfig, SandboxLimits};
+use clap::{Args, ValueEnum};
+use lamer_plugin::{DEFAULT_MAX_EPISODE_TURNS, Plugin, Runtime, RuntimeConfig, SandboxLimits};
 
 #[derive(Debug, Clone, Args)]
 pub struct PluginArgs {
@@ -52,6 +52,28 @@ pub struct SandboxArgs {
     /// Compile the plugin from scratch, without reading or writing the cache.
     #[arg(long)]
     pub no_cache: bool,
+
+    /// The most turns one episode may take; a plugin that never ends an
+    /// episode gets a typed error at this cap instead of running forever.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_EPISODE_TURNS)]
+    pub max_episode_turns: u32,
+
+    /// Grant the plugin what the sandbox withholds by default, comma-separated:
+    /// `real-clock` (the host's clocks, instead of a virtual clock that starts
+    /// at 2000-01-01 every episode) and `os-random` (the host's randomness,
+    /// instead of streams seeded by the task). Either makes transcripts
+    /// depend on the run.
+    #[arg(long, value_enum, value_name = "GRANTS", value_delimiter = ',')]
+    pub grant: Vec<Grant>,
+}
+
+/// What a user may grant a plugin beyond the sandbox's defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Grant {
+    /// The host's wall and monotonic clocks (sleeps still end at the deadline).
+    RealClock,
+    /// The host's OS randomness.
+    OsRandom,
 }
 
 impl PluginArgs {
@@ -66,6 +88,9 @@ impl PluginArgs {
             limits.memory_bytes = mib << 20;
         }
         limits.data_dir = s.data_dir.clone();
+        limits.max_episode_turns = s.max_episode_turns.max(1);
+        limits.real_clock = s.grant.contains(&Grant::RealClock);
+        limits.os_random = s.grant.contains(&Grant::OsRandom);
         limits
     }
 
@@ -98,5 +123,41 @@ impl PluginArgs {
                 .with_context(|| format!("cannot read the config file {path}")),
             None => Ok(self.config.clone()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        plugin: PluginArgs,
+    }
+
+    fn limits(args: &[&str]) -> SandboxLimits {
+        let mut argv = vec!["lamer-host", "--plugin", "p.wasm"];
+        argv.extend_from_slice(args);
+        Cli::parse_from(argv).plugin.limits()
+    }
+
+    #[test]
+    fn grants_and_the_turn_cap_reach_the_sandbox_limits() {
+        let default = limits(&[]);
+        assert!(!default.real_clock && !default.os_random);
+        assert_eq!(default.max_episode_turns, DEFAULT_MAX_EPISODE_TURNS);
+        let clock = limits(&["--grant", "real-clock"]);
+        assert!(clock.real_clock && !clock.os_random);
+        let both = limits(&[
+            "--grant",
+            "real-clock,os-random",
+            "--max-episode-turns",
+            "7",
+        ]);
+        assert!(both.real_clock && both.os_random);
+        assert_eq!(both.max_episode_turns, 7);
+        assert!(Cli::try_parse_from(["x", "--plugin", "p", "--grant", "network"]).is_err());
     }
 }

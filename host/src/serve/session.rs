@@ -11,7 +11,10 @@
 //! call stalls only its own session. A plugin call that fails fatally (past
 //! its deadline, out of memory, trapped) drops that session's sandbox; the
 //! session stays, answers the typed error, and its next reset opens a fresh
-//! sandbox.
+//! sandbox. So does a step past the sandbox's cap on turns per episode
+//! (`--max-episode-turns`, enforced by `lamer-plugin` for every command), so
+//! a plugin that never ends an episode cannot keep a session stepping
+//! forever.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
@@ -471,5 +474,41 @@ mod tests {
             "WebSocket sessions are not reaped here"
         );
         assert!(sessions.get_http(&a.id).is_err());
+    }
+
+    #[test]
+    fn a_plugin_that_never_ends_an_episode_is_stopped_at_the_turn_cap() {
+        let runtime = lamer_plugin::Runtime::new(lamer_plugin::RuntimeConfig {
+            cache_dir: None,
+            instance_slots: None,
+            ..lamer_plugin::RuntimeConfig::default()
+        })
+        .unwrap();
+        let limits = lamer_plugin::SandboxLimits {
+            max_episode_turns: 5,
+            ..Default::default()
+        };
+        let hostile: Arc<dyn EnvFactory> = Arc::new(
+            runtime
+                .load(&lamer_tests::plugin_path("hostile"), limits)
+                .unwrap(),
+        );
+        let envs = Envs::new(vec![hostile]).unwrap();
+        let mut state = EnvState::default();
+        let params = ResetParams {
+            index: Some(0),
+            config: Some(json!({"attack": "none", "max_turns": u32::MAX})),
+            ..Default::default()
+        };
+        state.apply(&envs, Op::Reset(params.clone())).unwrap();
+        for _ in 0..5 {
+            state.apply(&envs, Op::Step("x".into())).unwrap();
+        }
+        let error = state.apply(&envs, Op::Step("x".into())).unwrap_err();
+        assert!(error.to_string().contains("cap of 5 turns"), "{error}");
+        assert_eq!(state.state_json()["done"], true);
+        // A reset starts a fresh episode.
+        state.apply(&envs, Op::Reset(params)).unwrap();
+        state.apply(&envs, Op::Step("x".into())).unwrap();
     }
 }

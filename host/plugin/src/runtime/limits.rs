@@ -1,8 +1,15 @@
-//! What one plugin session may use: time per call, memory, captured output and
-//! an optional read-only data directory. Everything else is denied.
+//! What one plugin session may use: time per call, memory, captured output,
+//! turns per episode and an optional read-only data directory. Everything
+//! else is denied; the host's clocks and OS randomness only when granted
+//! (without the grants a plugin sees a virtual clock and seeded randomness,
+//! see `clock.rs` and `entropy.rs`).
 
 use std::path::PathBuf;
 use std::time::Duration;
+
+/// The default cap on turns per episode: far above any environment's own
+/// turn limit (the paper's run at most 50), far below what fills memory.
+pub const DEFAULT_MAX_EPISODE_TURNS: u32 = 1000;
 
 /// Per-plugin sandbox limits. The defaults are safe for untrusted plugins.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +35,19 @@ pub struct SandboxLimits {
     pub max_admissible_actions: usize,
     /// The most info pairs one reset or step may return.
     pub max_info_pairs: usize,
+    /// The most steps one episode may take, counted from its reset or
+    /// restart. One more becomes [`crate::SessionError::TurnLimit`] without
+    /// calling the plugin, so a plugin that never ends an episode cannot grow
+    /// a transcript (or the host) without bound.
+    pub max_episode_turns: u32,
+    /// Grant the host's wall and monotonic clocks. Without it the plugin runs
+    /// on a virtual clock that starts at the same instant every episode and
+    /// on which sleeping takes no time. Either way no sleep outlasts the
+    /// call's deadline.
+    pub real_clock: bool,
+    /// Grant the host's OS randomness. Without it `wasi:random` draws from
+    /// streams seeded by the task, so transcripts are reproducible.
+    pub os_random: bool,
 }
 
 impl Default for SandboxLimits {
@@ -40,6 +60,9 @@ impl Default for SandboxLimits {
             max_output_bytes: 1 << 20,
             max_admissible_actions: 10_000,
             max_info_pairs: 256,
+            max_episode_turns: DEFAULT_MAX_EPISODE_TURNS,
+            real_clock: false,
+            os_random: false,
         }
     }
 }
@@ -139,5 +162,7 @@ mod tests {
         assert_eq!(limits.memory_bytes, 512 << 20);
         assert_eq!(limits.stdio_bytes, 64 << 10);
         assert_eq!(limits.data_dir, None);
+        assert_eq!(limits.max_episode_turns, 1000);
+        assert!(!limits.real_clock && !limits.os_random);
     }
 }

@@ -12,12 +12,18 @@
 //!
 //! The sandbox grants no ambient authority: no preopened directories (except an
 //! optional read-only data directory), no environment variables, no arguments,
-//! no network. A guest that loops, exhausts memory or traps loses its session
-//! with a typed [`crate::SessionError`]; the host and other sessions go on.
+//! no network, and unless the user grants them no wall clock and no OS
+//! randomness (a virtual clock and task-seeded random streams instead, see
+//! `clock` and `entropy`). No WASI import lets a guest wait past its call's
+//! deadline. A guest that loops, sleeps, exhausts memory or traps loses its
+//! session with a typed [`crate::SessionError`]; the host and other sessions
+//! go on.
 
 mod bindings;
 mod cache;
+mod clock;
 mod convert;
+mod entropy;
 mod error;
 mod limits;
 mod plugin;
@@ -34,7 +40,7 @@ use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine};
 
 pub use error::LoadError;
-pub use limits::SandboxLimits;
+pub use limits::{DEFAULT_MAX_EPISODE_TURNS, SandboxLimits};
 pub use plugin::Plugin;
 pub use session::WasmSession;
 
@@ -199,6 +205,7 @@ impl Runtime {
         let engine = Engine::new(&wasmtime_config).map_err(|e| engine_error(&e))?;
         let mut linker = Linker::<HostState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| engine_error(&e))?;
+        clock::add_to_linker(&mut linker).map_err(|e| engine_error(&e))?;
         let epoch_tick = config.epoch_tick.max(Duration::from_millis(1));
         let ticker =
             EpochTicker::start(engine.clone(), epoch_tick).map_err(|e| engine_error(&e))?;

@@ -10,6 +10,7 @@ use lamer_sdk::EnvInfo;
 
 use super::bindings;
 use super::convert;
+use super::entropy;
 use super::limits::SandboxLimits;
 use super::sandbox::{HostState, Sandbox};
 use super::session::WasmSession;
@@ -144,6 +145,9 @@ impl EnvFactory for Plugin {
             Some(sandbox) => sandbox,
             None => slot.insert(Sandbox::new(shared)?),
         };
+        // Outside any episode: the same clock and random streams every time,
+        // so the answer depends on the observation only.
+        sandbox.start_episode(entropy::OUTSIDE_EPISODE_SEED);
         let result = sandbox.call("brief-observation", shared, |store, plugin| {
             plugin
                 .lamer_env_environment()

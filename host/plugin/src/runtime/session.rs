@@ -1,6 +1,12 @@
 //! One playing session in its own store. After a fatal error (trap, timeout,
 //! memory cap) the store is dropped and every later call answers
 //! [`SessionError::Dropped`]; other sessions are unaffected.
+//!
+//! The session also keeps the host's side of an episode: it counts turns
+//! against `SandboxLimits::max_episode_turns`, and starts the store's clock
+//! and random streams from the task at every reset (and rewinds them at
+//! every restart), so an episode's transcript depends on the task and the
+//! actions only.
 
 use std::sync::Arc;
 
@@ -10,6 +16,7 @@ use wasmtime::component::ResourceAny;
 
 use super::bindings::{self, wit};
 use super::convert;
+use super::entropy;
 use super::plugin::PluginShared;
 use super::sandbox::{HostState, Sandbox};
 use crate::{EnvSession, SessionError};
@@ -21,6 +28,8 @@ pub struct WasmSession {
     live: Option<Live>,
     /// The guest's output at the moment the session was dropped.
     last_output: (String, String),
+    /// Steps taken since the last reset or restart.
+    turns: u32,
 }
 
 struct Live {
@@ -47,6 +56,7 @@ impl WasmSession {
             plugin,
             live: Some(Live { sandbox, handle }),
             last_output: Default::default(),
+            turns: 0,
         })
     }
 
@@ -128,6 +138,9 @@ impl WasmSession {
 
 impl EnvSession for WasmSession {
     fn reset(&mut self, task: &Task) -> Result<ResetResult, SessionError> {
+        if let Some(live) = &mut self.live {
+            live.sandbox.start_episode(entropy::task_seed(task));
+        }
         let task = convert::task(task);
         let r = self
             .call("session.reset", |store, p, h| {
@@ -136,19 +149,31 @@ impl EnvSession for WasmSession {
                     .call_reset(store, h, &task)
             })
             .map(convert::reset_result)?;
+        if let Some(live) = &mut self.live {
+            live.sandbox.save_initial();
+        }
+        self.turns = 0;
         self.bound_reset("session.reset", r)
     }
 
     fn restart(&mut self) -> Result<ResetResult, SessionError> {
+        if let Some(live) = &mut self.live {
+            live.sandbox.rewind();
+        }
         let r = self
             .call("session.restart", |store, p, h| {
                 p.lamer_env_environment().session().call_restart(store, h)
             })
             .map(convert::reset_result)?;
+        self.turns = 0;
         self.bound_reset("session.restart", r)
     }
 
     fn step(&mut self, action: &str) -> Result<StepResult, SessionError> {
+        let limit = self.plugin.limits.max_episode_turns;
+        if self.turns >= limit && !self.is_dropped() {
+            return Err(SessionError::TurnLimit { limit });
+        }
         let r = self
             .call("session.step", |store, p, h| {
                 p.lamer_env_environment()
@@ -156,6 +181,7 @@ impl EnvSession for WasmSession {
                     .call_step(store, h, action)
             })
             .map(convert::step_result)?;
+        self.turns = self.turns.saturating_add(1);
         let limits = &self.plugin.limits;
         bounded(
             "session.step",

@@ -10,10 +10,21 @@
 //! Attacks: `none`, `infinite-loop`, `memory-bomb`, `deep-recursion`, `panic`,
 //! `huge-output` (an observation of `bytes` bytes), `stderr-flood` (`bytes` of
 //! stderr, then a panic), `probe-files`, `probe-env`, `probe-network`,
-//! `probe-data-dir` (read `/data/<file>`, then try to write there).
+//! `probe-data-dir` (read `/data/<file>`, then try to write there),
+//! `escape-codes`, `panic-escape`, `prompt-loop` (loop in `prompt`),
+//! `sleep` (`std::thread::sleep` for `millis`, then report the clock),
+//! `sleep-forever` (sleep an hour, again and again), `poll-forever` (libc
+//! `poll` with a timer, again and again: `wasi:io/poll.poll`) and
+//! `clock-and-random` (reset and step report the wall clock, the monotonic
+//! clock and `getentropy` bytes; episodes end normally) and `read-stdin`
+//! (read stdin to its end, which must come at once).
+//!
+//! `max_turns` sets the episode's turn limit: with `u32::MAX` an episode
+//! never ends, for the host's turn cap.
 
 use std::fmt::Write as _;
 use std::hint::black_box;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use lamer_sdk::*;
 use serde::{Deserialize, Serialize};
@@ -26,6 +37,10 @@ pub struct Config {
     pub bytes: u64,
     /// File read by `probe-data-dir`, relative to `/data`.
     pub file: String,
+    /// How long `sleep` sleeps, in milliseconds.
+    pub millis: u64,
+    /// The episode's turn limit.
+    pub max_turns: u32,
 }
 
 impl Default for Config {
@@ -34,6 +49,8 @@ impl Default for Config {
             attack: "none".into(),
             bytes: 100_000_000,
             file: "hello.txt".into(),
+            millis: 3_600_000,
+            max_turns: 10,
         }
     }
 }
@@ -53,6 +70,11 @@ const ATTACKS: &[&str] = &[
     "escape-codes",
     "panic-escape",
     "prompt-loop",
+    "sleep",
+    "sleep-forever",
+    "poll-forever",
+    "clock-and-random",
+    "read-stdin",
 ];
 
 /// The environment: it only ever attacks.
@@ -83,6 +105,55 @@ fn recurse(depth: u64) -> u64 {
         return frame[0];
     }
     recurse(depth + 1).wrapping_add(frame[depth as usize % 64])
+}
+
+unsafe extern "C" {
+    /// wasi-libc's `getentropy`: `wasi:random/random.get-random-bytes`.
+    fn getentropy(buffer: *mut u8, len: usize) -> i32;
+    /// wasi-libc's `poll`: with no descriptors and a timeout it subscribes to
+    /// a monotonic-clock timer and waits on it with `wasi:io/poll.poll`.
+    fn poll(fds: *mut u8, nfds: usize, timeout_ms: i32) -> i32;
+}
+
+/// Sleeps, then says how far the guest's clocks moved meanwhile.
+fn sleep(millis: u64) -> String {
+    let start = Instant::now();
+    let wall = SystemTime::now();
+    std::thread::sleep(Duration::from_millis(millis));
+    let wall_moved = SystemTime::now()
+        .duration_since(wall)
+        .unwrap_or(Duration::ZERO);
+    format!(
+        "slept {millis} ms; monotonic clock moved {} ms, wall clock {} ms",
+        start.elapsed().as_millis(),
+        wall_moved.as_millis()
+    )
+}
+
+fn poll_forever() -> ! {
+    loop {
+        // SAFETY: no descriptors are passed (a null list of length 0).
+        black_box(unsafe { poll(std::ptr::null_mut(), 0, i32::MAX) });
+    }
+}
+
+/// What the guest's clocks and random source say now.
+fn clock_and_random() -> String {
+    let wall = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let mut bytes = [0u8; 8];
+    // SAFETY: `bytes` is a writable buffer of the length given.
+    let status = unsafe { getentropy(bytes.as_mut_ptr(), bytes.len()) };
+    let mut random = String::new();
+    for b in bytes {
+        let _ = write!(random, "{b:02x}");
+    }
+    format!(
+        "wall {wall} ns; monotonic {:?}; random {random} ({status})",
+        Instant::now()
+    )
 }
 
 /// Describes an `io::Result` without leaking more than its first line.
@@ -211,14 +282,15 @@ impl Environment for Hostile {
     }
 
     fn max_turns(&self) -> u32 {
-        10
+        self.config.max_turns
     }
 
     fn reset(&mut self, _task: &Task) -> Result<ResetResult, EnvError> {
-        Ok(ResetResult::new(format!(
-            "armed with {}",
-            self.config.attack
-        )))
+        let mut observation = format!("armed with {}", self.config.attack);
+        if self.config.attack == "clock-and-random" {
+            observation += &format!("; {}", clock_and_random());
+        }
+        Ok(ResetResult::new(observation))
     }
 
     fn step(&mut self, _action: &str) -> Result<Step, EnvError> {
@@ -243,6 +315,17 @@ impl Environment for Hostile {
             "probe-env" => probe_env(),
             "probe-network" => probe_network(),
             "probe-data-dir" => probe_data_dir(&self.config.file),
+            "sleep" => sleep(self.config.millis),
+            "sleep-forever" => loop {
+                std::thread::sleep(Duration::from_secs(3600));
+            },
+            "poll-forever" => poll_forever(),
+            "clock-and-random" => clock_and_random(),
+            "read-stdin" => {
+                let mut input = Vec::new();
+                let read = std::io::Read::read_to_end(&mut std::io::stdin(), &mut input);
+                outcome("read stdin", read, |n| format!("{n} bytes"))
+            }
             _ => "nothing happened".to_string(),
         };
         Ok(Step::new(observation))

@@ -80,7 +80,13 @@ pub fn run(args: SftArgs) -> anyhow::Result<()> {
         env_config: (!env_config.is_empty()).then_some(env_config),
         ..Overrides::default()
     };
-    let mut recipe = effective_recipe(args.recipe.as_ref(), &env, Scale::Paper, true, &overrides)?;
+    let mut recipe = effective_recipe(
+        args.recipe.as_ref(),
+        lamer_plugin::EnvFactory::info(&plugin),
+        Scale::Paper,
+        true,
+        &overrides,
+    )?;
     // SFT trains every weight: LoRA adapters would not make a model directory.
     recipe.optim.lora = None;
     let config = SftConfig {

@@ -1063,6 +1063,75 @@ mod tests {
         }
     }
 
+    /// The keys a section accepts, read from serde's unknown-field error, so
+    /// a key added to a section type shows up here without editing the test.
+    fn keys_of<T: serde::de::DeserializeOwned>() -> Vec<String> {
+        let probe = toml::Table::from_iter([("zz_probe".to_string(), toml::Value::Integer(0))]);
+        let err = toml::Value::Table(probe)
+            .try_into::<T>()
+            .err()
+            .expect("every section denies unknown fields")
+            .to_string();
+        let (_, expected) = err.split_once("expected").expect("serde lists the fields");
+        let first_line = expected.lines().next().unwrap_or_default();
+        first_line
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .map(String::from)
+            .collect()
+    }
+
+    #[test]
+    fn every_recipe_key_is_documented() {
+        let doc = include_str!("../../../docs/recipes.md");
+        let sections = [
+            ("env", keys_of::<EnvSection>()),
+            ("trial", keys_of::<TrialSection>()),
+            ("lengths", keys_of::<LengthSection>()),
+            ("sampling.train", keys_of::<SamplingSection>()),
+            ("sampling.eval", keys_of::<SamplingSection>()),
+            ("optim", keys_of::<OptimSection>()),
+            ("optim.lora", keys_of::<LoraSection>()),
+            ("ppo", keys_of::<PpoConfig>()),
+            ("schedule", keys_of::<ScheduleSection>()),
+            ("baselines", keys_of::<BaselineSection>()),
+            ("scale", keys_of::<Overrides>()),
+        ];
+        // Every section of a recipe has its keys listed above.
+        for top in keys_of::<Recipe>() {
+            let sub = keys_of_section(&top);
+            for path in sub {
+                assert!(
+                    sections.iter().any(|(s, _)| *s == path),
+                    "recipe section `{path}` is missing from this test"
+                );
+            }
+        }
+        assert!(keys_of::<TrialSection>().contains(&"max_turns".to_string()));
+        for (section, keys) in &sections {
+            assert!(!keys.is_empty(), "no keys read for `{section}`");
+            for key in keys {
+                let name = format!("`{section}.{key}`");
+                assert!(
+                    doc.contains(&name),
+                    "docs/recipes.md does not document {name}"
+                );
+            }
+        }
+    }
+
+    /// A top-level recipe key as the section paths it holds.
+    fn keys_of_section(top: &str) -> Vec<String> {
+        match top {
+            "sampling" => keys_of::<SamplingSections>()
+                .into_iter()
+                .map(|k| format!("sampling.{k}"))
+                .collect(),
+            other => vec![other.to_string()],
+        }
+    }
+
     #[test]
     fn builtin_texts_are_the_embedded_files() {
         assert_eq!(

@@ -181,6 +181,17 @@ pub fn validate_name(name: &str) -> Result<(), NewError> {
     Ok(())
 }
 
+/// Whether `dir` holds the lamer-sdk crate (its Cargo.toml names it).
+fn is_sdk(dir: &Path) -> bool {
+    let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap_or_default();
+    toml::from_str::<toml::Table>(&manifest).is_ok_and(|m| {
+        m.get("package")
+            .and_then(|p| p.get("name"))
+            .and_then(toml::Value::as_str)
+            == Some("lamer-sdk")
+    })
+}
+
 /// How the new crate depends on lamer-sdk.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SdkSource {
@@ -193,17 +204,25 @@ pub enum SdkSource {
 impl SdkSource {
     /// Picks the source from the flags: `--sdk-git`, `--sdk`, else the build tree.
     pub fn resolve(sdk: Option<&Path>, git: Option<&str>) -> Result<Self, NewError> {
+        Self::resolve_in(sdk, git, Path::new(BUILT_FROM))
+    }
+
+    /// [`SdkSource::resolve`] for a binary built from `built_from` (`host/`).
+    fn resolve_in(
+        sdk: Option<&Path>,
+        git: Option<&str>,
+        built_from: &Path,
+    ) -> Result<Self, NewError> {
         if let Some(url) = git {
             return Ok(SdkSource::Git(url.to_string()));
         }
         let (dir, default) = match sdk {
             Some(dir) => (dir.to_path_buf(), false),
-            None => (Path::new(BUILT_FROM).join("../sdk"), true),
+            None => (built_from.join("../sdk"), true),
         };
-        let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap_or_default();
-        if !manifest.contains("name = \"lamer-sdk\"") {
+        if !is_sdk(&dir) {
             return Err(if default {
-                NewError::NoSdk(PathBuf::from(BUILT_FROM).join(".."))
+                NewError::NoSdk(built_from.join(".."))
             } else {
                 NewError::NotSdk(dir)
             });
@@ -327,6 +346,16 @@ mod tests {
             SdkSource::resolve(Some(elsewhere.path()), None),
             Err(NewError::NotSdk(_))
         ));
+        // A binary whose source tree is gone says what to pass instead.
+        let gone = elsewhere.path().join("host");
+        let err = SdkSource::resolve_in(None, None, &gone)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("--sdk DIR") && err.contains("--sdk-git URL"),
+            "{err}"
+        );
+        assert_eq!(err.lines().count(), 1);
         assert_eq!(
             SdkSource::resolve(None, Some("https://example.org/lamer")).unwrap(),
             SdkSource::Git("https://example.org/lamer".into())
@@ -348,5 +377,18 @@ mod tests {
         assert!(manifest.contains("name = \"my_env\""));
         let err = write_crate("my-env", &out, &sdk).unwrap_err().to_string();
         assert!(err.contains("already exists and is not empty"), "{err}");
+        let git = SdkSource::Git("https://example.org/lamer".into());
+        let out = dir.path().join("from-git");
+        write_crate("from-git", &out, &git).unwrap();
+        let manifest = std::fs::read_to_string(out.join("Cargo.toml")).unwrap();
+        assert!(manifest.contains("lamer-sdk = { git = 'https://example.org/lamer' }"));
+        // The manifest is valid TOML with its own workspace and plugin profile.
+        let manifest: toml::Table = toml::from_str(&manifest).unwrap();
+        assert!(manifest.contains_key("workspace"));
+        assert_eq!(
+            manifest["profile"]["plugin"]["inherits"].as_str(),
+            Some("release")
+        );
+        assert!(manifest["dev-dependencies"].get("insta").is_some());
     }
 }

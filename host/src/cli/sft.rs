@@ -19,8 +19,9 @@ pub struct SftArgs {
     #[command(flatten)]
     pub plugin: PluginArgs,
 
-    /// Recipe TOML for the env config, prompts' memory mode and lengths
-    /// [default: the built-in recipe of the plugin's environment].
+    /// Recipe TOML for the env config, prompts' memory mode and lengths; its
+    /// keys layer over the built-in recipe of the plugin's environment, or
+    /// the generic default when there is none [default: that base alone].
     #[arg(long, value_name = "FILE")]
     pub recipe: Option<PathBuf>,
 

@@ -104,64 +104,14 @@ pub enum NewError {
 
 /// Names a crate cannot have: Rust keywords (the library is imported by its
 /// name) and the crates the template itself uses.
+#[rustfmt::skip]
 const RESERVED: &[&str] = &[
-    "as",
-    "async",
-    "await",
-    "box",
-    "break",
-    "const",
-    "continue",
-    "crate",
-    "do",
-    "dyn",
-    "else",
-    "enum",
-    "extern",
-    "false",
-    "final",
-    "fn",
-    "for",
-    "gen",
-    "if",
-    "impl",
-    "in",
-    "let",
-    "loop",
-    "macro",
-    "match",
-    "mod",
-    "move",
-    "mut",
-    "override",
-    "priv",
-    "pub",
-    "ref",
-    "return",
-    "self",
-    "static",
-    "struct",
-    "super",
-    "trait",
-    "true",
-    "try",
-    "type",
-    "typeof",
-    "unsafe",
-    "unsized",
-    "use",
-    "virtual",
-    "where",
-    "while",
-    "yield",
-    "alloc",
-    "core",
-    "std",
-    "test",
-    "proc-macro",
-    "lamer-sdk",
-    "serde",
-    "insta",
+    "as", "async", "await", "box", "break", "const", "continue", "crate", "do", "dyn", "else",
+    "enum", "extern", "false", "final", "fn", "for", "gen", "if", "impl", "in", "let", "loop",
+    "macro", "match", "mod", "move", "mut", "override", "priv", "pub", "ref", "return", "self",
+    "static", "struct", "super", "trait", "true", "try", "type", "typeof", "unsafe", "unsized",
+    "use", "virtual", "where", "while", "yield", "alloc", "core", "std", "test", "proc-macro",
+    "lamer-sdk", "serde", "insta",
 ];
 
 /// Checks an environment name; see [`NewArgs::name`].
@@ -222,7 +172,7 @@ impl SdkSource {
         };
         if !is_sdk(&dir) {
             return Err(if default {
-                NewError::NoSdk(built_from.join(".."))
+                NewError::NoSdk(built_from.parent().unwrap_or(built_from).to_path_buf())
             } else {
                 NewError::NotSdk(dir)
             });

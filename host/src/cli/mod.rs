@@ -5,10 +5,12 @@ pub mod bench;
 pub mod check;
 pub mod eval;
 pub mod inspect;
+pub mod new;
 pub mod openai_args;
 pub mod play;
 pub mod plugin_args;
 pub mod prompt;
+pub mod recipe;
 pub mod serve;
 pub mod sft;
 pub mod terminal;
@@ -46,6 +48,11 @@ pub enum Command {
     Train(train::TrainArgs),
     /// Warm-start a model by fine-tuning it on the plugin expert's demonstrations.
     Sft(sft::SftArgs),
+    /// Write a new environment plugin crate (game skeleton, snapshot test, recipe) into a directory.
+    New(new::NewArgs),
+    /// Print the built-in training recipes (`recipe show ENV`, `recipe list`).
+    #[command(subcommand)]
+    Recipe(recipe::RecipeCommand),
     /// Serve plugins over HTTP and WebSocket on OpenEnv's protocol, for any trainer.
     Serve(serve::ServeArgs),
 }
@@ -62,6 +69,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Eval(args) => eval::run(args),
         Command::Train(args) => train::run(args),
         Command::Sft(args) => sft::run(args),
+        Command::New(args) => new::run(args),
+        Command::Recipe(command) => recipe::run(command),
         Command::Serve(args) => serve::run(args),
     }
 }

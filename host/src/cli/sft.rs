@@ -19,8 +19,9 @@ pub struct SftArgs {
     #[command(flatten)]
     pub plugin: PluginArgs,
 
-    /// Recipe TOML for the env config, prompts' memory mode and lengths
-    /// [default: the built-in recipe of the plugin's environment].
+    /// Recipe TOML for the env config, prompts' memory mode and lengths; its
+    /// keys layer over the built-in recipe of the plugin's environment, or
+    /// the generic default when there is none [default: that base alone].
     #[arg(long, value_name = "FILE")]
     pub recipe: Option<PathBuf>,
 
@@ -90,7 +91,13 @@ pub fn run(args: SftArgs) -> anyhow::Result<()> {
         env_config: (!env_config.is_empty()).then_some(env_config),
         ..Overrides::default()
     };
-    let mut recipe = effective_recipe(args.recipe.as_ref(), &env, Scale::Paper, true, &overrides)?;
+    let mut recipe = effective_recipe(
+        args.recipe.as_ref(),
+        lamer_plugin::EnvFactory::info(&plugin),
+        Scale::Paper,
+        true,
+        &overrides,
+    )?;
     // SFT trains every weight: LoRA adapters would not make a model directory.
     recipe.optim.lora = None;
     let config = SftConfig {

@@ -23,7 +23,10 @@ pub struct TrainArgs {
     #[command(flatten)]
     pub plugin: PluginArgs,
 
-    /// Recipe TOML [default: the built-in recipe named after the plugin's environment].
+    /// Recipe TOML; it may set only some keys, which layer over the built-in
+    /// recipe of the plugin's environment, or over the generic default when
+    /// there is none (`lamer-host recipe show ENV|default`; keys:
+    /// docs/recipes.md) [default: that base alone].
     #[arg(long, value_name = "FILE")]
     pub recipe: Option<PathBuf>,
 
@@ -166,22 +169,21 @@ impl TrainArgs {
     }
 }
 
-/// Loads the recipe a run uses: `--recipe` or the built-in one for `env`,
-/// at `scale`, with the CLI overrides applied.
+/// Loads the recipe a run uses: `--recipe` layered over the base for the
+/// plugin `env` (see [`Recipe::resolve`]), at `scale`, with the CLI overrides
+/// applied and `trial.max_turns` passed to the plugin.
 pub fn effective_recipe(
     recipe: Option<&PathBuf>,
-    env: &str,
+    env: &lamer_sdk::EnvInfo,
     scale: Scale,
     have_model: bool,
     overrides: &Overrides,
 ) -> anyhow::Result<Recipe> {
-    let recipe = match recipe {
-        Some(path) => Recipe::from_file(path)?,
-        None => Recipe::builtin(env)?,
-    };
+    let recipe = Recipe::resolve(recipe.map(PathBuf::as_path), env)?;
     let mut recipe = recipe.at_scale(scale, have_model);
     overrides.apply(&mut recipe);
     recipe.validate()?;
+    recipe.bind_turns(env);
     Ok(recipe)
 }
 
@@ -269,7 +271,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let algo = args.algo.unwrap_or_default();
     let recipe = effective_recipe(
         args.recipe.as_ref(),
-        &env,
+        lamer_plugin::EnvFactory::info(&plugin),
         scale,
         args.model.is_some(),
         &overrides,

@@ -12,6 +12,19 @@
 //! tiny model on two CPU cores in minutes. [`Scale::Auto`] applies them when
 //! no real model is given. Command-line flags ([`Overrides`]) apply last.
 //!
+//! A recipe file need not say everything: its keys **layer over a base**
+//! ([`Recipe::resolve`]). The base is the built-in recipe of the plugin's
+//! environment when there is one, else the generic default
+//! ([`GENERIC_RECIPE`], `lamer-host recipe show default`) with the plugin's
+//! name and default turn limit filled in. Tables merge key by key; any other
+//! value replaces the base's. Unknown keys are refused, naming the key. Every
+//! key is documented in `docs/recipes.md`.
+//!
+//! **Turns per attempt are decided in one place**: `trial.max_turns`. When
+//! the plugin's config has a `max_turns` key, the host passes the same number
+//! to it ([`Recipe::bind_turns`]); a recipe (or `--config`) that sets
+//! `env.config.max_turns` to anything else is refused.
+//!
 //! The algorithm ([`Algo`]) is chosen at run time: `lamer` trains trials of N
 //! attempts with reflection; the RL baselines `gigpo`/`grpo` train single
 //! attempts with N× as many trials per task, so every algorithm sees the same
@@ -51,6 +64,23 @@ pub const BUILTIN_RECIPES: &[(&str, &str)] = &[
         include_str!("../../../examples/recipes/alfworld.toml"),
     ),
 ];
+
+/// The generic default a recipe file layers over when the plugin's
+/// environment has no built-in recipe (`env.name` and `trial.max_turns` come
+/// from the plugin).
+pub const GENERIC_RECIPE: &str = include_str!("../../templates/recipes/default.toml");
+
+/// The text of a built-in recipe by environment name, or of the generic
+/// default by `default`.
+pub fn builtin_text(name: &str) -> Option<&'static str> {
+    if name == "default" {
+        return Some(GENERIC_RECIPE);
+    }
+    BUILTIN_RECIPES
+        .iter()
+        .find(|(env, _)| *env == name)
+        .map(|(_, text)| *text)
+}
 
 /// Why a recipe could not be loaded or is unusable.
 #[derive(Debug, thiserror::Error)]
@@ -136,8 +166,9 @@ pub struct TrialSection {
     pub group_size: usize,
     #[serde(default)]
     pub memory: MemoryMode,
-    /// LLM turns per attempt (the paper's `max_turns`); a host-side bound on
-    /// top of the environment's own limit.
+    /// LLM turns per attempt (the paper's `max_turns`). The one setting of
+    /// the turn limit: it is also given to the plugin as its `max_turns`
+    /// config when the plugin has that key ([`Recipe::bind_turns`]).
     pub max_turns: u32,
     /// Discount between turns of an attempt.
     pub gamma_step: f64,
@@ -447,17 +478,12 @@ pub struct Recipe {
 }
 
 impl Recipe {
-    /// Parses recipe text; `origin` names it in errors.
+    /// Parses a complete recipe's text; `origin` names it in errors.
     pub fn from_toml(text: &str, origin: &str) -> Result<Self, RecipeError> {
-        let recipe: Recipe = toml::from_str(text).map_err(|e| RecipeError::Parse {
-            origin: origin.to_string(),
-            message: e.to_string(),
-        })?;
-        recipe.validate()?;
-        Ok(recipe)
+        Self::from_table(parse_table(text, origin)?, origin)
     }
 
-    /// Reads a recipe file.
+    /// Reads a complete recipe file (no layering: see [`Recipe::resolve`]).
     pub fn from_file(path: &Path) -> Result<Self, RecipeError> {
         let text = std::fs::read_to_string(path).map_err(|source| RecipeError::Read {
             path: path.display().to_string(),
@@ -480,6 +506,79 @@ impl Recipe {
                     .join(", "),
             })?;
         Self::from_toml(text, &format!("examples/recipes/{env}.toml"))
+    }
+
+    /// The base a recipe file layers over for the plugin `info`: the
+    /// built-in recipe of its environment, else [`GENERIC_RECIPE`] with the
+    /// plugin's name and default turn limit.
+    pub fn base_table(info: &lamer_sdk::EnvInfo) -> Result<toml::Table, RecipeError> {
+        let builtin = BUILTIN_RECIPES.iter().find(|(env, _)| *env == info.name);
+        let (text, origin) = match builtin {
+            Some((env, text)) => (*text, format!("examples/recipes/{env}.toml")),
+            None => (GENERIC_RECIPE, "the generic default recipe".to_string()),
+        };
+        let mut table = parse_table(text, &origin)?;
+        if builtin.is_none() {
+            let mut name = toml::Table::new();
+            name.insert("name".into(), toml::Value::String(info.name.clone()));
+            let mut turns = toml::Table::new();
+            let max_turns = toml::Value::Integer(info.default_max_turns.into());
+            turns.insert("max_turns".into(), max_turns);
+            layer(
+                &mut table,
+                toml::Table::from_iter([
+                    ("env".to_string(), toml::Value::Table(name)),
+                    ("trial".to_string(), toml::Value::Table(turns)),
+                ]),
+            );
+        }
+        Ok(table)
+    }
+
+    /// The recipe a run on the plugin `info` uses: the file at `path` layered
+    /// over [`Recipe::base_table`], or the base alone without a file.
+    pub fn resolve(path: Option<&Path>, info: &lamer_sdk::EnvInfo) -> Result<Self, RecipeError> {
+        let mut table = Self::base_table(info)?;
+        let origin = match path {
+            Some(path) => {
+                let shown = path.display().to_string();
+                let text = std::fs::read_to_string(path).map_err(|source| RecipeError::Read {
+                    path: shown.clone(),
+                    source,
+                })?;
+                layer(&mut table, parse_table(&text, &shown)?);
+                shown
+            }
+            None => format!("the default recipe of `{}`", info.name),
+        };
+        Self::from_table(table, &origin)
+    }
+
+    /// A recipe from a TOML table that holds every required key.
+    pub fn from_table(table: toml::Table, origin: &str) -> Result<Self, RecipeError> {
+        let recipe: Recipe =
+            toml::Value::Table(table)
+                .try_into()
+                .map_err(|e: toml::de::Error| RecipeError::Parse {
+                    origin: origin.to_string(),
+                    message: one_line_value_error(&e),
+                })?;
+        recipe.validate()?;
+        Ok(recipe)
+    }
+
+    /// Makes `trial.max_turns` the plugin's limit too: sets the env config's
+    /// `max_turns` to it when the plugin's default config (`info`) has that
+    /// key. Call it after [`Recipe::validate`], which refuses a recipe whose
+    /// `env.config.max_turns` says otherwise.
+    pub fn bind_turns(&mut self, info: &lamer_sdk::EnvInfo) {
+        let has_key = serde_json::from_str::<serde_json::Value>(&info.default_config)
+            .ok()
+            .is_some_and(|c| c.get("max_turns").is_some());
+        if has_key {
+            let turns = toml::Value::Integer(self.trial.max_turns.into());
+            self.env.config.insert("max_turns".into(), turns);
+        }
     }
 
     /// The recipe as TOML (for checkpoints and run directories).
@@ -569,6 +668,16 @@ impl Recipe {
                 ));
             }
         }
+        if let Some(turns) = self.env.config.get("max_turns")
+            && turns.as_integer() != Some(self.trial.max_turns.into())
+        {
+            return bad(format!(
+                "env.config.max_turns ({turns}) disagrees with trial.max_turns ({}); \
+                 trial.max_turns alone decides the turns per attempt (the host passes it to \
+                 the plugin), so drop env.config.max_turns from the recipe and --config",
+                self.trial.max_turns
+            ));
+        }
         if self.baselines.train_attempts == 0 || self.trial.val_max_turns == Some(0) {
             return bad(
                 "baselines.train_attempts and trial.val_max_turns must be at least 1".into(),
@@ -618,6 +727,51 @@ impl Recipe {
                 }
             }
         }
+    }
+}
+
+/// Layers `over` onto `base`: tables merge key by key, any other value
+/// replaces the base's.
+pub fn layer(base: &mut toml::Table, over: toml::Table) {
+    for (key, value) in over {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => layer(b, o),
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+/// Parses TOML text into a table, with a one-line error.
+fn parse_table(text: &str, origin: &str) -> Result<toml::Table, RecipeError> {
+    toml::from_str(text).map_err(|e: toml::de::Error| {
+        let line = e
+            .span()
+            .map(|span| text[..span.start.min(text.len())].lines().count().max(1));
+        let at = line.map(|l| format!("line {l}: ")).unwrap_or_default();
+        RecipeError::Parse {
+            origin: origin.to_string(),
+            message: format!("{at}{}", e.message()),
+        }
+    })
+}
+
+/// A deserialisation error as one line that names the recipe key, e.g.
+/// "unknown key `trial.gama_traj`, expected one of …".
+fn one_line_value_error(e: &toml::de::Error) -> String {
+    let text = e.to_string();
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let what = lines.next().unwrap_or_default().to_string();
+    let at = lines.find_map(|l| l.strip_prefix("in `")?.strip_suffix('`'));
+    let unknown = what
+        .strip_prefix("unknown field `")
+        .and_then(|rest| rest.split_once('`'));
+    match (unknown, at) {
+        (Some((key, rest)), Some(at)) => format!("unknown key `{at}.{key}`{rest}"),
+        (Some((key, rest)), None) => format!("unknown key `{key}`{rest}"),
+        (None, Some(at)) => format!("`{at}`: {what}"),
+        (None, None) => what,
     }
 }
 
@@ -794,6 +948,204 @@ mod tests {
         let sokoban = Recipe::builtin("sokoban").unwrap();
         assert_eq!(sokoban.val_max_turns(), 7);
         assert_eq!(sokoban.val_env_config_json(), sokoban.env_config_json());
+    }
+
+    fn plugin(name: &str, max_turns: u32, default_config: &str) -> lamer_sdk::EnvInfo {
+        let mut info = lamer_sdk::EnvInfo::new(name, "0.1.0", "a test env", max_turns);
+        info.default_config = default_config.into();
+        info
+    }
+
+    fn partial(text: &str, info: &lamer_sdk::EnvInfo) -> Result<Recipe, RecipeError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("partial.toml");
+        std::fs::write(&path, text).unwrap();
+        Recipe::resolve(Some(&path), info)
+    }
+
+    #[test]
+    fn a_partial_recipe_layers_over_the_builtin_of_its_env() {
+        let keydoor = plugin("keydoor", 2, r#"{"doors":4,"max_turns":2}"#);
+        let r = partial(
+            "[trial]\ngamma_traj = 0.5\n[env.config]\ndoors = 6\n",
+            &keydoor,
+        )
+        .unwrap();
+        let mut expected = Recipe::builtin("keydoor").unwrap();
+        expected.trial.gamma_traj = 0.5;
+        expected
+            .env
+            .config
+            .insert("doors".into(), toml::Value::Integer(6));
+        assert_eq!(r, expected);
+        // No file: the base alone.
+        assert_eq!(
+            Recipe::resolve(None, &keydoor).unwrap(),
+            Recipe::builtin("keydoor").unwrap()
+        );
+    }
+
+    #[test]
+    fn a_partial_recipe_of_another_env_layers_over_the_generic_default() {
+        let guess = plugin("guess", 5, r#"{"high":8,"max_turns":5}"#);
+        let r = partial("[schedule]\nsteps = 7\n", &guess).unwrap();
+        assert_eq!(r.env.name, "guess");
+        assert_eq!(r.trial.max_turns, 5, "the plugin's default turn limit");
+        assert_eq!(r.schedule.steps, 7);
+        let base = Recipe::resolve(None, &guess).unwrap();
+        assert_eq!(base.schedule.steps, 100);
+        assert_eq!((base.trial.attempts, base.trial.gamma_traj), (3, 0.6));
+        assert!(
+            base.scale.steps.is_some(),
+            "the generic default has a tiny scale"
+        );
+        assert!(Recipe::builtin("guess").is_err());
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_toml_are_one_line_errors_naming_the_key() {
+        let keydoor = plugin("keydoor", 2, "{}");
+        for (text, needle) in [
+            (
+                "[trial]\ngama_traj = 0.5\n",
+                "unknown key `trial.gama_traj`",
+            ),
+            (
+                "[sampling.eval]\ntopp = 0.5\n",
+                "unknown key `sampling.eval.topp`",
+            ),
+            ("[schedul]\nsteps = 1\n", "unknown key `schedul`"),
+            ("[trial]\nattempts = \"three\"\n", "`trial.attempts`"),
+            ("[trial\nattempts = 3\n", "line 1"),
+        ] {
+            let err = partial(text, &keydoor).unwrap_err().to_string();
+            assert!(err.contains(needle), "{text:?}: {err}");
+            assert_eq!(err.lines().count(), 1, "{err}");
+        }
+    }
+
+    #[test]
+    fn trial_max_turns_alone_decides_the_turns() {
+        let guess = plugin("guess", 5, r#"{"high":8,"max_turns":5}"#);
+        let err = partial(
+            "[trial]\nmax_turns = 2\n[env.config]\nmax_turns = 4\n",
+            &guess,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("env.config.max_turns (4)") && err.contains("trial.max_turns (2)"),
+            "{err}"
+        );
+        assert_eq!(err.lines().count(), 1);
+        // Saying the same number twice is redundant, not wrong.
+        partial(
+            "[trial]\nmax_turns = 2\n[env.config]\nmax_turns = 2\n",
+            &guess,
+        )
+        .unwrap();
+        // The plugin with a `max_turns` key gets trial.max_turns.
+        let mut r = partial("[trial]\nmax_turns = 2\n", &guess).unwrap();
+        r.bind_turns(&guess);
+        assert_eq!(r.env_config_json(), r#"{"max_turns":2}"#);
+        // One without it does not (it would reject the key).
+        let mut r = partial(
+            "[trial]\nmax_turns = 2\n",
+            &plugin("guess", 5, r#"{"high":8}"#),
+        )
+        .unwrap();
+        r.bind_turns(&plugin("guess", 5, r#"{"high":8}"#));
+        assert_eq!(r.env_config_json(), "");
+        // No built-in recipe sets the turns twice.
+        for (name, _) in BUILTIN_RECIPES {
+            assert!(
+                !Recipe::builtin(name)
+                    .unwrap()
+                    .env
+                    .config
+                    .contains_key("max_turns"),
+                "{name}"
+            );
+        }
+    }
+
+    /// The keys a section accepts, read from serde's unknown-field error, so
+    /// a key added to a section type shows up here without editing the test.
+    fn keys_of<T: serde::de::DeserializeOwned>() -> Vec<String> {
+        let probe = toml::Table::from_iter([("zz_probe".to_string(), toml::Value::Integer(0))]);
+        let err = toml::Value::Table(probe)
+            .try_into::<T>()
+            .err()
+            .expect("every section denies unknown fields")
+            .to_string();
+        let (_, expected) = err.split_once("expected").expect("serde lists the fields");
+        let first_line = expected.lines().next().unwrap_or_default();
+        first_line
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .map(String::from)
+            .collect()
+    }
+
+    #[test]
+    fn every_recipe_key_is_documented() {
+        let doc = include_str!("../../../docs/recipes.md");
+        let sections = [
+            ("env", keys_of::<EnvSection>()),
+            ("trial", keys_of::<TrialSection>()),
+            ("lengths", keys_of::<LengthSection>()),
+            ("sampling.train", keys_of::<SamplingSection>()),
+            ("sampling.eval", keys_of::<SamplingSection>()),
+            ("optim", keys_of::<OptimSection>()),
+            ("optim.lora", keys_of::<LoraSection>()),
+            ("ppo", keys_of::<PpoConfig>()),
+            ("schedule", keys_of::<ScheduleSection>()),
+            ("baselines", keys_of::<BaselineSection>()),
+            ("scale", keys_of::<Overrides>()),
+        ];
+        // Every section of a recipe has its keys listed above.
+        for top in keys_of::<Recipe>() {
+            let sub = keys_of_section(&top);
+            for path in sub {
+                assert!(
+                    sections.iter().any(|(s, _)| *s == path),
+                    "recipe section `{path}` is missing from this test"
+                );
+            }
+        }
+        assert!(keys_of::<TrialSection>().contains(&"max_turns".to_string()));
+        for (section, keys) in &sections {
+            assert!(!keys.is_empty(), "no keys read for `{section}`");
+            for key in keys {
+                let name = format!("`{section}.{key}`");
+                assert!(
+                    doc.contains(&name),
+                    "docs/recipes.md does not document {name}"
+                );
+            }
+        }
+    }
+
+    /// A top-level recipe key as the section paths it holds.
+    fn keys_of_section(top: &str) -> Vec<String> {
+        match top {
+            "sampling" => keys_of::<SamplingSections>()
+                .into_iter()
+                .map(|k| format!("sampling.{k}"))
+                .collect(),
+            other => vec![other.to_string()],
+        }
+    }
+
+    #[test]
+    fn builtin_texts_are_the_embedded_files() {
+        assert_eq!(
+            builtin_text("keydoor"),
+            Some(include_str!("../../../examples/recipes/keydoor.toml"))
+        );
+        assert_eq!(builtin_text("default"), Some(GENERIC_RECIPE));
+        assert_eq!(builtin_text("nope"), None);
     }
 
     #[test]

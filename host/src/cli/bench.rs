@@ -35,9 +35,8 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
 
-    /// Print the results as JSON.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: super::output_args::FormatArgs,
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -122,7 +121,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         steps_per_s: per_second(args.steps, step_time),
         episodes,
     };
-    if args.json {
+    if args.output.is_json() {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         println!("bench of {} in the sandbox", report.env);

@@ -28,9 +28,8 @@ pub struct CheckArgs {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
 
-    /// Print the report as JSON instead of a table.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: super::output_args::FormatArgs,
 }
 
 pub fn run(args: CheckArgs) -> anyhow::Result<()> {
@@ -44,7 +43,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<()> {
         max_episode_turns: args.plugin.sandbox.max_episode_turns.max(1),
     };
     let report = run_checks(&plugin, &options);
-    if args.json {
+    if args.output.is_json() {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         println!("check of {} ({})", report.env, plugin.info().version);

@@ -47,9 +47,8 @@ pub struct EvalArgs {
     #[command(flatten)]
     pub openai: OpenAiArgs,
 
-    /// Run the model on the first CUDA GPU in bf16 instead of the CPU in f32
-    /// (the same as `--device cuda:0 --dtype bf16`).
-    #[arg(long)]
+    /// The same as `--device cuda:0 --dtype bf16`.
+    #[arg(long, hide = true)]
     pub cuda: bool,
 
     /// Device of the LLM policy: `cpu`, `cuda` or `cuda:N`.
@@ -135,8 +134,8 @@ pub struct EvalArgs {
     /// parsed actions and reflections are always kept).
     #[arg(long)]
     pub record_prompts: bool,
-    /// Do not draw progress bars.
-    #[arg(long)]
+    /// Do not draw progress bars (`--quiet` works too).
+    #[arg(long, alias = "quiet")]
     pub no_progress: bool,
 }
 

@@ -19,10 +19,10 @@ pub struct InspectArgs {
     #[command(flatten)]
     pub plugin: PluginArgs,
 
-    /// Print the information as JSON instead of text (`effective_config` is
-    /// the config --config gives a session).
-    #[arg(long)]
-    pub json: bool,
+    /// Output format (in JSON, `effective_config` is the config --config
+    /// gives a session).
+    #[command(flatten)]
+    pub output: super::output_args::FormatArgs,
 }
 
 /// The config a session opened with `given` runs with, after the plugin
@@ -54,7 +54,7 @@ pub fn run(args: InspectArgs) -> anyhow::Result<()> {
     let given = args.plugin.config_json()?;
     let effective = effective_config(&plugin, &config, &given)?;
     let imports = plugin.imports();
-    if args.json {
+    if args.output.is_json() {
         let out = serde_json::json!({
             "path": plugin.path(),
             "name": info.name,

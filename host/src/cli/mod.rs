@@ -7,6 +7,7 @@ pub mod eval;
 pub mod inspect;
 pub mod new;
 pub mod openai_args;
+pub mod output_args;
 pub mod play;
 pub mod plugin_args;
 pub mod prompt;

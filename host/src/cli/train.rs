@@ -119,9 +119,9 @@ pub struct TrainArgs {
     #[arg(long, default_value = "f32")]
     pub dtype: String,
 
-    /// Hide the progress bar.
-    #[arg(long)]
-    pub quiet: bool,
+    /// Hide the progress bar (`--quiet` works too).
+    #[arg(long, alias = "quiet")]
+    pub no_progress: bool,
 
     /// Before RL, fine-tune the built-in model on the plugin's expert
     /// (cached beside the tiny model, so only the first run pays for it).
@@ -316,7 +316,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         ..Overrides::default()
     };
     options.stop = stop;
-    options.progress = !args.quiet;
+    options.progress = !args.no_progress;
     let outcome = train(&plugin, options)?;
     let last = outcome.metrics.last();
     println!(

@@ -20,12 +20,6 @@ pub enum ScriptedPolicy {
     Expert,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    Text,
-    Json,
-}
-
 #[derive(Debug, Args)]
 pub struct TranscriptArgs {
     #[command(flatten)]
@@ -56,9 +50,8 @@ pub struct TranscriptArgs {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
 
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    #[command(flatten)]
+    pub output: super::output_args::FormatArgs,
 }
 
 /// Where the actions of a recorded episode come from.
@@ -128,9 +121,10 @@ pub fn run(args: TranscriptArgs) -> anyhow::Result<()> {
     };
     let task = Task::new(&args.split, args.task);
     let transcript = record(session.as_mut(), &plugin.info().name, &task, source)?;
-    match args.format {
-        Format::Text => println!("{}", safe_text(&transcript.to_string())),
-        Format::Json => println!("{}", serde_json::to_string_pretty(&transcript)?),
+    if args.output.is_json() {
+        println!("{}", serde_json::to_string_pretty(&transcript)?);
+    } else {
+        println!("{}", safe_text(&transcript.to_string()));
     }
     Ok(())
 }

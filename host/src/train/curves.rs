@@ -140,12 +140,12 @@ pub fn y_range(values: &[f64], rate: bool) -> (f64, f64) {
 }
 
 /// A y tick label with as many decimals as the range needs to tell ticks
-/// about a fifth of it apart (at most 6), e.g. `0.25` on [0, 1], `1200` on
+/// a tenth of it apart (at most 6), e.g. `0.25` on [0, 1], `1250` on
 /// [1000, 2000].
 pub fn tick_label(value: f64, span: f64) -> String {
     let step = (span / 5.0).abs();
     let decimals = if step > 0.0 {
-        (-step.log10()).ceil().clamp(0.0, 6.0) as usize
+        ((-step.log10()).ceil() + 1.0).clamp(0.0, 6.0) as usize
     } else {
         2
     };
@@ -290,8 +290,9 @@ mod tests {
     fn tick_labels_carry_the_decimals_the_range_needs() {
         assert_eq!(tick_label(0.25, 1.0), "0.25");
         assert_eq!(tick_label(1250.0, 1000.0), "1250");
-        assert_eq!(tick_label(0.001234, 0.001), "0.0012");
+        assert_eq!(tick_label(0.001234, 0.001), "0.00123");
         assert_eq!(tick_label(-0.0000001, 1.0), "0.00");
+        assert_eq!(tick_label(0.5, 1.0), "0.50");
         // Rates keep [0, 1] whatever the data.
         assert_eq!(y_range(&[0.0, 0.0], true), (-0.02, 1.02));
         assert_eq!(y_range(&[], false), (0.0, 1.0));
@@ -317,7 +318,7 @@ mod tests {
         let texts: Vec<&str> = svg
             .split("<text")
             .skip(1)
-            .filter_map(|t| t.split('>').nth(1)?.split('<').next())
+            .filter_map(|t| t.split('>').nth(1)?.split('<').next().map(str::trim))
             .collect();
         for step in ["0", "1", "2", "3"] {
             assert!(texts.contains(&step), "no step tick {step}: {texts:?}");

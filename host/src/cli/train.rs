@@ -276,6 +276,13 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         args.model.is_some(),
         &overrides,
     )?;
+    let cap = args.plugin.sandbox.max_episode_turns;
+    anyhow::ensure!(
+        recipe.trial.max_turns.max(recipe.val_max_turns()) <= cap,
+        "the recipe plays up to {} turns per attempt but --max-episode-turns caps an episode at \
+         {cap}; raise --max-episode-turns or lower trial.max_turns",
+        recipe.trial.max_turns.max(recipe.val_max_turns())
+    );
     let out = run_directory(&args, &overrides)?;
     let warm = prepare_warm_start(&args, &plugin, &recipe)?;
     let untrained = match &warm {

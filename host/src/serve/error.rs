@@ -56,6 +56,10 @@ pub enum ServeError {
     /// The environment answered with an error value (bad split, not reset, …).
     #[error(transparent)]
     Env(EnvError),
+    /// The episode reached the host's cap on turns (`--max-episode-turns`);
+    /// the sandbox is fine, and a reset starts a new episode.
+    #[error("{0}; reset to start a new episode")]
+    TurnLimit(SessionError),
     /// The plugin call failed in the sandbox (deadline, memory cap, trap); its
     /// sandbox is gone and the next reset opens a fresh one.
     #[error("{0}; the next reset opens a fresh sandbox")]
@@ -69,6 +73,7 @@ impl From<SessionError> for ServeError {
     fn from(error: SessionError) -> Self {
         match error {
             SessionError::Env(env) => ServeError::Env(env),
+            limit @ SessionError::TurnLimit { .. } => ServeError::TurnLimit(limit),
             fatal => ServeError::Plugin(fatal),
         }
     }
@@ -89,6 +94,7 @@ impl ServeError {
             ServeError::IdleTimeout { .. } => "IDLE_TIMEOUT",
             ServeError::Unauthorized => "UNAUTHORIZED",
             ServeError::Env(_) => "ENV_ERROR",
+            ServeError::TurnLimit(_) => "TURN_LIMIT",
             ServeError::Plugin(SessionError::Timeout { .. }) => "PLUGIN_TIMEOUT",
             ServeError::Plugin(SessionError::OutOfMemory { .. }) => "PLUGIN_OUT_OF_MEMORY",
             ServeError::Plugin(SessionError::Trap { .. }) => "PLUGIN_TRAP",
@@ -111,6 +117,7 @@ impl ServeError {
             ServeError::IdleTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ServeError::Unauthorized => StatusCode::UNAUTHORIZED,
             ServeError::Env(EnvError::NotReset | EnvError::EpisodeOver) => StatusCode::CONFLICT,
+            ServeError::TurnLimit(_) => StatusCode::CONFLICT,
             ServeError::Env(_) => StatusCode::BAD_REQUEST,
             ServeError::Plugin(SessionError::Timeout { .. }) => StatusCode::GATEWAY_TIMEOUT,
             ServeError::Plugin(_) | ServeError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

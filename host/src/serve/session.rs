@@ -164,9 +164,14 @@ impl EnvState {
     /// Runs one operation; a fatal plugin failure drops the sandbox.
     pub fn apply(&mut self, envs: &Envs, op: Op) -> Result<Value, ServeError> {
         let result = self.apply_inner(envs, op);
-        if let Err(ServeError::Plugin(_)) = &result {
-            self.live = None;
-            self.done = true;
+        match &result {
+            Err(ServeError::Plugin(_)) => {
+                self.live = None;
+                self.done = true;
+            }
+            // The episode is over; the sandbox is fine.
+            Err(ServeError::TurnLimit(_)) => self.done = true,
+            _ => {}
         }
         result
     }
@@ -506,7 +511,12 @@ mod tests {
         }
         let error = state.apply(&envs, Op::Step("x".into())).unwrap_err();
         assert!(error.to_string().contains("cap of 5 turns"), "{error}");
+        assert_eq!(error.code(), "TURN_LIMIT");
+        assert_eq!(error.status(), axum::http::StatusCode::CONFLICT);
+        assert!(state.live.is_some(), "the sandbox is kept");
         assert_eq!(state.state_json()["done"], true);
+        // The episode is over: a further step is refused the same way.
+        assert!(state.apply(&envs, Op::Step("x".into())).is_err());
         // A reset starts a fresh episode.
         state.apply(&envs, Op::Reset(params)).unwrap();
         state.apply(&envs, Op::Step("x".into())).unwrap();

@@ -139,3 +139,20 @@ fn a_missing_path_says_what_was_tried() {
         assert!(line.contains(kind), "{line}");
     }
 }
+
+/// Offline (here: an endpoint nothing listens on), a hub id fails with one
+/// line naming the id, not a panic or a hang.
+#[cfg(feature = "hub")]
+#[test]
+fn a_hub_id_fails_cleanly_offline() {
+    let cache = tempfile::tempdir().unwrap();
+    let builder = hf_hub::api::sync::ApiBuilder::new()
+        .with_endpoint("http://127.0.0.1:9".into())
+        .with_cache_dir(cache.path().to_path_buf());
+    let err = lamer_policy::hub::download_from(builder, "Qwen/Qwen3-0.6B").unwrap_err();
+    let line = err.to_string();
+    assert!(
+        line.contains("Qwen/Qwen3-0.6B") && !line.contains('\n'),
+        "{line}"
+    );
+}

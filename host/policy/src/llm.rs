@@ -1,7 +1,7 @@
 //! [`LlmPolicy`]: a Qwen3 model behind the [`Policy`] trait.
 //!
 //! Each request's messages go through the chat template
-//! ([`crate::chat::render_chat`]), are tokenised, and the whole batch is
+//! ([`crate::chat::ChatFormat`]: Qwen3 by default), are tokenised, and the whole batch is
 //! generated together ([`crate::generation::generate`]), each row seeded by its
 //! request. The response keeps the exact token ids and sampling log-probs,
 //! so the trainer never re-tokenises text.
@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device};
 
-use crate::chat::render_chat;
+use crate::chat::ChatFormat;
 use crate::error::Result;
 use crate::generation::{GenerationConfig, GenerationInput, generate};
 use crate::loading::{CONFIG_FILE, check_weights, load_model_dir};
@@ -222,6 +222,26 @@ fn locate_adapter(dir: &Path, depth: usize) -> Result<ResolvedModel> {
     Ok(resolved)
 }
 
+/// The Jinja chat template of a model directory: `chat_template.jinja`
+/// (transformers 5) or `tokenizer_config.json`'s `chat_template` (a string,
+/// or the `default` entry of a list of named templates).
+fn read_chat_template(dir: &Path) -> Option<String> {
+    if let Ok(text) = std::fs::read_to_string(dir.join("chat_template.jinja")) {
+        return Some(text);
+    }
+    let text = std::fs::read_to_string(dir.join(crate::loading::TOKENIZER_CONFIG_FILE)).ok()?;
+    let json: serde_json::Value = serde_json::from_str(&text).ok()?;
+    match json.get("chat_template")? {
+        serde_json::Value::String(t) => Some(t.clone()),
+        serde_json::Value::Array(named) => named
+            .iter()
+            .find(|t| t["name"] == "default")
+            .and_then(|t| t["template"].as_str())
+            .map(String::from),
+        _ => None,
+    }
+}
+
 #[cfg(feature = "hub")]
 fn resolve_hub(id: &str) -> Result<PathBuf> {
     crate::hub::download(id)
@@ -242,19 +262,29 @@ pub struct LlmPolicy {
     name: String,
     model: Qwen3Model,
     tokenizer: PolicyTokenizer,
+    chat_format: ChatFormat,
     prefill_token_budget: usize,
 }
 
 impl LlmPolicy {
-    /// Loads a model directory onto `device` in `dtype`.
+    /// Loads a model directory onto `device` in `dtype`; the chat format
+    /// follows the directory's chat template ([`ChatFormat::detect`]).
     pub fn load(dir: &Path, device: &Device, dtype: DType) -> Result<Self> {
         let (model, tokenizer) = load_model_dir(dir, device, dtype)?;
+        let template = read_chat_template(dir);
+        let chat_format = ChatFormat::detect(template.as_deref(), model.config().architecture()?);
         Ok(LlmPolicy {
             name: dir.display().to_string(),
             model,
             tokenizer,
+            chat_format,
             prefill_token_budget: 16_384,
         })
+    }
+
+    /// How prompts are laid out for this model.
+    pub fn chat_format(&self) -> &ChatFormat {
+        &self.chat_format
     }
 
     /// Loads from any [`ModelSource`] (a checkpoint's weights or an adapter
@@ -306,6 +336,7 @@ impl LlmPolicy {
             name: name.into(),
             model,
             tokenizer,
+            chat_format: ChatFormat::Qwen3,
             prefill_token_budget: 16_384,
         }
     }
@@ -330,7 +361,8 @@ impl LlmPolicy {
         if request.messages.iter().all(|m| m.content.trim().is_empty()) {
             return Err(PolicyError::EmptyPrompt { index });
         }
-        self.tokenizer.encode(&render_chat(&request.messages))
+        self.tokenizer
+            .encode(&self.chat_format.render(&request.messages))
     }
 }
 

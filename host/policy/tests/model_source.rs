@@ -108,15 +108,22 @@ fn a_run_or_checkpoint_directory_resolves_to_the_model_inside() {
 fn a_missing_path_says_what_was_tried() {
     let root = tempfile::tempdir().unwrap();
     // A relative path with one slash that does not exist is a hub id…
-    let err = ModelSource::parse(Some("nobody-here/no-model"))
-        .resolve()
-        .unwrap_err();
-    let line = err.to_string();
-    assert!(matches!(err, PolicyError::ModelNotFound { .. }), "{line}");
-    assert!(
-        line.contains("a local directory") && line.contains("a hub id"),
-        "{line}"
+    let spec = "nobody-here/no-model";
+    assert_eq!(
+        ModelSource::parse(Some(spec)),
+        ModelSource::Hub(spec.into())
     );
+    // …which, without the hub feature, fails naming both readings (with it,
+    // resolving would go to the network: see a_hub_id_fails_cleanly_offline).
+    if cfg!(not(feature = "hub")) {
+        let err = ModelSource::parse(Some(spec)).resolve().unwrap_err();
+        let line = err.to_string();
+        assert!(matches!(err, PolicyError::ModelNotFound { .. }), "{line}");
+        assert!(
+            line.contains("a local directory") && line.contains("a hub id"),
+            "{line}"
+        );
+    }
     // …an absolute one is a path, reported as such.
     let missing = root.path().join("runs/none");
     let line = ModelSource::parse(Some(missing.to_str().unwrap()))

@@ -163,3 +163,64 @@ fn a_hub_id_fails_cleanly_offline() {
         "{line}"
     );
 }
+
+/// A Qwen2- and a Llama-3-architecture directory (tiny shapes, our
+/// tokenizer) generate through the policy and train: LoRA factors and full
+/// weights, biases included, all receive gradients.
+#[test]
+fn qwen2_and_llama_directories_generate_and_train() {
+    use lamer_policy::scoring::{ScoreRow, score_tokens};
+    use lamer_policy::{Pass, Policy, PolicyRequest, RequestKind, SamplingParams};
+    let root = tempfile::tempdir().unwrap();
+    let tokenizer = tiny::train_tokenizer().unwrap();
+    for (model_type, class) in [("qwen2", "Qwen2ForCausalLM"), ("llama", "LlamaForCausalLM")] {
+        let mut config = tiny::tiny_config(tokenizer.get_vocab_size(true));
+        config.model_type = model_type.into();
+        config.architectures = vec![class.into()];
+        config.tie_word_embeddings = model_type == "qwen2";
+        let weights = tiny::random_weights(&config, 3).unwrap();
+        assert_eq!(
+            weights.keys().any(|k| k.ends_with("q_proj.bias")),
+            model_type == "qwen2"
+        );
+        assert!(!weights.keys().any(|k| k.contains("q_norm")));
+        let dir = root.path().join(model_type);
+        tiny::write_model_dir(&dir, &config, &tokenizer, &weights).unwrap();
+
+        let mut policy = load(dir.to_str().unwrap()).unwrap();
+        let request = PolicyRequest {
+            messages: vec![lamer_policy::ChatMessage::user("Push the box.")],
+            kind: RequestKind::Act,
+            seed: 5,
+            admissible_actions: vec![],
+            expert_action: None,
+        };
+        let out = policy
+            .generate(&[request], &SamplingParams::training(6))
+            .unwrap();
+        assert_eq!(out[0].response_ids.len(), out[0].logprobs.len());
+
+        for mode in [TrainMode::Full, TrainMode::Lora(LoraConfig::default())] {
+            let mut model = policy.model().clone();
+            let params = TrainableParams::new(&mut model, mode.clone(), 1).unwrap();
+            let rows = [ScoreRow {
+                prompt_ids: &[1, 5, 9, 30],
+                response_ids: &[4, 7],
+            }];
+            let loss = score_tokens(&model, &rows, 1.0, Pass::Train)
+                .unwrap()
+                .logprobs
+                .sum_all()
+                .unwrap();
+            let grads = loss.backward().unwrap();
+            for (name, var) in params.named_vars() {
+                // A fresh adapter's B is zero, so only B gets a gradient at first.
+                if name.contains("lora_A") {
+                    continue;
+                }
+                let g = grads.get(var.as_tensor());
+                assert!(g.is_some(), "{model_type} {mode:?}: no gradient for {name}");
+            }
+        }
+    }
+}

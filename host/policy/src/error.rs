@@ -26,13 +26,17 @@ pub enum PolicyError {
     /// The model directory is unusable; the message says which file and why.
     #[error("model: {0}")]
     Model(String),
+    /// `--model` named nothing loadable; `tried` lists each reading.
+    #[error("model: cannot use {spec:?} as a model; tried {tried}")]
+    ModelNotFound { spec: String, tried: String },
     /// A file the model directory must contain is absent.
     #[error("model: {path} is missing; a model directory needs {what}")]
     MissingFile { path: PathBuf, what: &'static str },
     /// `config.json` describes another model family.
     #[error(
-        "model: unsupported architecture (architectures {architectures:?}, model_type \
-         {model_type:?}); only Qwen3ForCausalLM / qwen3 is supported"
+        "model: unsupported model_type {model_type:?} (architectures {architectures:?}); \
+         supported: {}",
+        crate::config::Architecture::SUPPORTED
     )]
     UnsupportedArchitecture {
         architectures: Vec<String>,

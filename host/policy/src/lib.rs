@@ -25,7 +25,9 @@
 //! - [`attention`]: attention that materialises one score tensor per block;
 //! - [`memory`]: the memory plan of a training run, checked before it starts;
 //! - [`threads`]: the CPU thread count, fixed once at start-up;
-//! - [`bench`]: throughput measurements.
+//! - [`bench`]: throughput measurements;
+//! - [`parity`]: outputs recorded from Hugging Face `transformers`/PEFT and
+//!   the check that ours match them.
 
 pub mod attention;
 pub mod bench;
@@ -42,6 +44,7 @@ pub mod lora;
 pub mod memory;
 pub mod model;
 pub mod optim;
+pub mod parity;
 pub mod sampling;
 pub mod scoring;
 mod scripted;

@@ -20,6 +20,9 @@ use crate::tokenizer::PolicyTokenizer;
 
 pub const CONFIG_FILE: &str = "config.json";
 pub const TOKENIZER_FILE: &str = "tokenizer.json";
+/// Hugging Face's tokenizer settings (chat template, special tokens);
+/// optional for loading here, written for other tools.
+pub const TOKENIZER_CONFIG_FILE: &str = "tokenizer_config.json";
 pub const WEIGHTS_FILE: &str = "model.safetensors";
 pub const WEIGHTS_INDEX_FILE: &str = "model.safetensors.index.json";
 
@@ -51,6 +54,32 @@ impl ModelFiles {
         };
         let config = need(CONFIG_FILE, "config.json (the architecture)")?;
         let tokenizer = need(TOKENIZER_FILE, "tokenizer.json (a tokenizers file)")?;
+        Ok(ModelFiles {
+            dir: dir.to_path_buf(),
+            config,
+            tokenizer,
+            weights: locate_weights(dir)?,
+        })
+    }
+
+    pub fn read_config(&self) -> Result<Qwen3Config> {
+        let text = std::fs::read_to_string(&self.config).map_err(PolicyError::io(&self.config))?;
+        Qwen3Config::from_json(&text)
+    }
+}
+
+/// The weight files of `dir`: `model.safetensors`, or the shards
+/// `model.safetensors.index.json` lists.
+fn locate_weights(dir: &Path) -> Result<Vec<PathBuf>> {
+    let need = |name: &str, what: &'static str| -> Result<PathBuf> {
+        let path = dir.join(name);
+        if path.is_file() {
+            Ok(path)
+        } else {
+            Err(PolicyError::MissingFile { path, what })
+        }
+    };
+    {
         let single = dir.join(WEIGHTS_FILE);
         let index = dir.join(WEIGHTS_INDEX_FILE);
         let weights = if single.is_file() {
@@ -80,17 +109,7 @@ impl ModelFiles {
                 what: "model.safetensors or model.safetensors.index.json with its shards",
             });
         };
-        Ok(ModelFiles {
-            dir: dir.to_path_buf(),
-            config,
-            tokenizer,
-            weights,
-        })
-    }
-
-    pub fn read_config(&self) -> Result<Qwen3Config> {
-        let text = std::fs::read_to_string(&self.config).map_err(PolicyError::io(&self.config))?;
-        Qwen3Config::from_json(&text)
+        Ok(weights)
     }
 }
 
@@ -152,6 +171,60 @@ pub fn check_weights(config: &Qwen3Config, weights: &[PathBuf]) -> Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+/// Loads only the network of a model directory (`config.json` and weights),
+/// e.g. a checkpoint saved by `transformers` without a tokenizer.
+pub fn load_model(dir: &Path, device: &Device, dtype: DType) -> Result<Qwen3Model> {
+    let config_path = dir.join(CONFIG_FILE);
+    if !config_path.is_file() {
+        return Err(PolicyError::MissingFile {
+            path: config_path,
+            what: "config.json (the architecture)",
+        });
+    }
+    let text = std::fs::read_to_string(&config_path).map_err(PolicyError::io(&config_path))?;
+    let config = Qwen3Config::from_json(&text)?;
+    let weights = locate_weights(dir)?;
+    check_weights(&config, &weights)?;
+    // SAFETY: as in `check_weights`.
+    let vb = unsafe { VarBuilder::from_mmaped_safetensors(&weights, dtype, device)? };
+    Qwen3Model::new(&config, vb)
+}
+
+/// Writes `model` as a Hugging Face model directory at `dest`: every file of
+/// `source_dir` except weights (config, tokenizer, chat template…) plus the
+/// model's current weights as `model.safetensors` (tied weights once, the
+/// way `save_pretrained` writes them). Merge LoRA adapters first
+/// ([`crate::lora::merge_lora`]) to export a fine-tuned model.
+pub fn write_model_dir(model: &mut Qwen3Model, source_dir: &Path, dest: &Path) -> Result<()> {
+    std::fs::create_dir_all(dest).map_err(PolicyError::io(dest))?;
+    let entries = std::fs::read_dir(source_dir).map_err(PolicyError::io(source_dir))?;
+    for entry in entries {
+        let entry = entry.map_err(PolicyError::io(source_dir))?;
+        let name = entry.file_name().to_string_lossy().to_string();
+        let is_weights =
+            name.ends_with(".safetensors") || name.ends_with(".safetensors.index.json");
+        if entry.path().is_file() && !is_weights && !name.starts_with('.') {
+            let to = dest.join(&name);
+            std::fs::copy(entry.path(), &to).map_err(PolicyError::io(&to))?;
+        }
+    }
+    let tensors: std::collections::HashMap<String, candle_core::Tensor> = model
+        .named_weights()
+        .into_iter()
+        .map(|(n, t)| (n, t.detach()))
+        .collect();
+    save_safetensors(&tensors, &dest.join(WEIGHTS_FILE))
+}
+
+/// Saves `tensors` as a safetensors file.
+pub fn save_safetensors(
+    tensors: &std::collections::HashMap<String, candle_core::Tensor>,
+    path: &Path,
+) -> Result<()> {
+    candle_core::safetensors::save(tensors, path)?;
     Ok(())
 }
 

@@ -157,24 +157,39 @@ pub fn attach_lora(
     Ok(vars)
 }
 
-/// The `adapter_config.json` PEFT expects.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct PeftAdapterConfig {
-    peft_type: String,
-    task_type: String,
-    r: usize,
-    lora_alpha: f64,
-    lora_dropout: f64,
-    target_modules: Vec<String>,
-    bias: String,
-    fan_in_fan_out: bool,
-    inference_mode: bool,
-    init_lora_weights: bool,
-    use_rslora: bool,
-    #[serde(default)]
-    base_model_name_or_path: Option<String>,
-    #[serde(default)]
-    modules_to_save: Option<Vec<String>>,
+/// The `adapter_config.json` of a plain LoRA adapter, field for field as
+/// PEFT writes one (keys sorted, PEFT's defaults for what LaMer does not
+/// use). PEFT's newest experimental keys are left out so that older PEFT
+/// versions load it too; PEFT fills them with its defaults.
+pub fn adapter_config_json(config: &LoraConfig, base_model: Option<&str>) -> serde_json::Value {
+    serde_json::json!({
+        "alpha_pattern": {},
+        "auto_mapping": null,
+        "base_model_name_or_path": base_model,
+        "bias": "none",
+        "exclude_modules": null,
+        "fan_in_fan_out": false,
+        "inference_mode": true,
+        "init_lora_weights": true,
+        "layer_replication": null,
+        "layers_pattern": null,
+        "layers_to_transform": null,
+        "loftq_config": {},
+        "lora_alpha": config.alpha,
+        "lora_bias": false,
+        "lora_dropout": config.dropout,
+        "megatron_config": null,
+        "megatron_core": "megatron.core",
+        "modules_to_save": null,
+        "peft_type": "LORA",
+        "r": config.rank,
+        "rank_pattern": {},
+        "revision": null,
+        "target_modules": config.target_modules,
+        "task_type": "CAUSAL_LM",
+        "use_dora": false,
+        "use_rslora": false,
+    })
 }
 
 /// Writes `adapter_config.json` and `adapter_model.safetensors` into `dir`.
@@ -185,22 +200,7 @@ pub fn save_adapter(
     base_model: Option<&str>,
 ) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(PolicyError::io(dir))?;
-    let peft = PeftAdapterConfig {
-        peft_type: "LORA".into(),
-        task_type: "CAUSAL_LM".into(),
-        r: config.rank,
-        lora_alpha: config.alpha,
-        lora_dropout: config.dropout,
-        target_modules: config.target_modules.clone(),
-        bias: "none".into(),
-        fan_in_fan_out: false,
-        inference_mode: true,
-        init_lora_weights: true,
-        use_rslora: false,
-        base_model_name_or_path: base_model.map(String::from),
-        modules_to_save: None,
-    };
-    let json = serde_json::to_string_pretty(&peft)
+    let json = serde_json::to_string_pretty(&adapter_config_json(config, base_model))
         .map_err(|e| PolicyError::Model(format!("cannot serialise adapter config: {e}")))?;
     let path = dir.join(ADAPTER_CONFIG_FILE);
     std::fs::write(&path, json).map_err(PolicyError::io(&path))?;
@@ -212,7 +212,40 @@ pub fn save_adapter(
     Ok(())
 }
 
-/// Reads `adapter_config.json` from a PEFT adapter directory.
+/// A predicate on one `adapter_config.json` value.
+type ValueCheck = dyn Fn(&serde_json::Value) -> bool;
+
+/// The PEFT options this crate implements, and the value each must have.
+fn unsupported_option(peft: &serde_json::Value) -> Option<String> {
+    let is = |key: &str, ok: &dyn Fn(&serde_json::Value) -> bool| {
+        peft.get(key)
+            .is_some_and(|v| !ok(v))
+            .then(|| format!("{key} = {}", peft[key]))
+    };
+    let null_or_empty = |v: &serde_json::Value| {
+        v.is_null()
+            || v.as_object().is_some_and(|o| o.is_empty())
+            || v.as_array().is_some_and(|a| a.is_empty())
+    };
+    let falsy = |v: &serde_json::Value| v.is_null() || v == &serde_json::json!(false);
+    let checks: [(&str, &ValueCheck); 11] = [
+        ("peft_type", &|v| v == "LORA"),
+        ("bias", &|v| v == "none"),
+        ("fan_in_fan_out", &falsy),
+        ("use_rslora", &falsy),
+        ("use_dora", &falsy),
+        ("lora_bias", &falsy),
+        ("rank_pattern", &null_or_empty),
+        ("alpha_pattern", &null_or_empty),
+        ("layers_to_transform", &null_or_empty),
+        ("modules_to_save", &null_or_empty),
+        ("layer_replication", &null_or_empty),
+    ];
+    checks.iter().find_map(|(key, ok)| is(key, *ok))
+}
+
+/// Reads `adapter_config.json` from a PEFT adapter directory (written by
+/// PEFT or by [`save_adapter`]).
 pub fn read_adapter_config(dir: &Path) -> Result<LoraConfig> {
     let path = dir.join(ADAPTER_CONFIG_FILE);
     if !path.is_file() {
@@ -222,20 +255,40 @@ pub fn read_adapter_config(dir: &Path) -> Result<LoraConfig> {
         });
     }
     let text = std::fs::read_to_string(&path).map_err(PolicyError::io(&path))?;
-    let peft: PeftAdapterConfig = serde_json::from_str(&text)
-        .map_err(|e| PolicyError::Model(format!("{}: {e}", path.display())))?;
-    if peft.peft_type != "LORA" || peft.use_rslora || peft.fan_in_fan_out || peft.bias != "none" {
-        return Err(PolicyError::Model(format!(
-            "{}: only plain LoRA adapters (no rsLoRA, bias \"none\", fan_in_fan_out false) are \
-             supported",
-            path.display()
+    let bad = |what: String| PolicyError::Model(format!("{}: {what}", path.display()));
+    let peft: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+    if let Some(option) = unsupported_option(&peft) {
+        return Err(bad(format!(
+            "{option} is not supported; only plain LoRA adapters load here (no rsLoRA, DoRA, \
+             biases, per-layer patterns or modules_to_save)"
         )));
     }
+    let number = |key: &str| peft.get(key).and_then(serde_json::Value::as_f64);
+    let rank = number("r").ok_or_else(|| bad("no rank \"r\"".into()))?;
+    let target_modules = match &peft["target_modules"] {
+        serde_json::Value::Array(items) => items
+            .iter()
+            .map(|m| m.as_str().map(String::from))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| bad("target_modules must be names".into()))?,
+        serde_json::Value::String(s) if s == "all-linear" => {
+            TARGETABLE_MODULES.map(String::from).to_vec()
+        }
+        other => {
+            return Err(bad(format!(
+                "target_modules {other} is not supported; list module names such as \
+                 [\"q_proj\", \"v_proj\"]"
+            )));
+        }
+    };
     Ok(LoraConfig {
-        rank: peft.r,
-        alpha: peft.lora_alpha,
-        dropout: peft.lora_dropout,
-        target_modules: peft.target_modules,
+        rank: rank as usize,
+        alpha: number("lora_alpha").unwrap_or(8.0),
+        // Dropout acts only while training, and this crate trains without it
+        // (log-probs must be deterministic): an adapter trained with dropout
+        // computes the same function here.
+        dropout: 0.0,
+        target_modules,
     })
 }
 

@@ -1,4 +1,5 @@
-//! A trainable Qwen3 decoder with the Hugging Face weight names.
+//! A trainable decoder (Qwen3, Qwen2/Qwen2.5, Llama 3) with the Hugging Face
+//! weight names.
 //!
 //! `candle_transformers::models::qwen3` cannot be trained (its fused RMSNorm,
 //! RoPE, softmax and CPU attention have no backward pass, it keeps a hidden KV
@@ -18,12 +19,17 @@
 //! returns hidden states; [`Qwen3Model::logits`] projects only the positions the
 //! caller needs (prefill of a 150k vocabulary over every position would not fit
 //! in memory for large batches).
+//!
+//! The three families share this code; [`crate::config::Architecture`] and
+//! the config switch per-head q/k RMSNorm (Qwen3), projection biases (Qwen2's
+//! q/k/v, Llama's optional ones) and Llama 3's rotary frequency scaling
+//! ([`crate::config::RopeScaling`]).
 
 use candle_core::{D, DType, Device, Module, Tensor, Var};
 use candle_nn::VarBuilder;
 
 use crate::attention::{DEFAULT_SCORE_BUDGET, attend};
-use crate::config::Qwen3Config;
+use crate::config::{Qwen3Config, RopeScaling};
 use crate::error::Result;
 use crate::kv_cache::KvCache;
 use crate::lora::LoraFactors;
@@ -127,9 +133,10 @@ pub(crate) struct RotaryTables {
 impl RotaryTables {
     fn new(config: &Qwen3Config, dtype: DType, device: &Device) -> Result<Self> {
         let dim = config.head_dim();
+        let (theta, scaling) = config.rope()?;
         let inv_freq: Vec<f32> = (0..dim)
             .step_by(2)
-            .map(|i| 1f32 / config.rope_theta.powf(i as f64 / dim as f64) as f32)
+            .map(|i| scale_frequency(1.0 / theta.powf(i as f64 / dim as f64), scaling) as f32)
             .collect();
         let n = inv_freq.len();
         let inv_freq = Tensor::from_vec(inv_freq, (1, n), device)?;
@@ -155,14 +162,42 @@ impl RotaryTables {
     }
 }
 
+/// One rotary frequency after `scaling`. Llama 3 divides the frequencies
+/// whose wavelength exceeds the original context / `low_freq_factor` by
+/// `factor`, keeps those shorter than original / `high_freq_factor`, and
+/// interpolates linearly (in `original / wavelength`) between.
+fn scale_frequency(inv_freq: f64, scaling: RopeScaling) -> f64 {
+    let RopeScaling::Llama3 {
+        factor,
+        low_freq_factor,
+        high_freq_factor,
+        original_max_position_embeddings,
+    } = scaling
+    else {
+        return inv_freq;
+    };
+    let original = original_max_position_embeddings as f64;
+    let wavelength = 2.0 * std::f64::consts::PI / inv_freq;
+    if wavelength < original / high_freq_factor {
+        inv_freq
+    } else if wavelength > original / low_freq_factor {
+        inv_freq / factor
+    } else {
+        let smooth =
+            (original / wavelength - low_freq_factor) / (high_freq_factor - low_freq_factor);
+        (1.0 - smooth) * inv_freq / factor + smooth * inv_freq
+    }
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct Attention {
     pub(crate) q_proj: Linear,
     pub(crate) k_proj: Linear,
     pub(crate) v_proj: Linear,
     pub(crate) o_proj: Linear,
-    pub(crate) q_norm: Tensor,
-    pub(crate) k_norm: Tensor,
+    /// Per-head RMSNorm weights of queries and keys (Qwen3 only).
+    pub(crate) q_norm: Option<Tensor>,
+    pub(crate) k_norm: Option<Tensor>,
     num_heads: usize,
     num_kv_heads: usize,
     head_dim: usize,
@@ -177,14 +212,21 @@ impl Attention {
             config.num_attention_heads,
             config.num_key_value_heads,
         );
-        let bias = config.attention_bias;
+        let (qkv_bias, o_bias) = (config.qkv_bias(), config.o_bias());
+        let norm = |name: &str| -> Result<Option<Tensor>> {
+            Ok(if config.qk_norm() {
+                Some(vb.get(hd, name)?)
+            } else {
+                None
+            })
+        };
         Ok(Attention {
-            q_proj: Linear::load(&vb.pp("q_proj"), nh * hd, h, bias)?,
-            k_proj: Linear::load(&vb.pp("k_proj"), nkv * hd, h, bias)?,
-            v_proj: Linear::load(&vb.pp("v_proj"), nkv * hd, h, bias)?,
-            o_proj: Linear::load(&vb.pp("o_proj"), h, nh * hd, bias)?,
-            q_norm: vb.get(hd, "q_norm.weight")?,
-            k_norm: vb.get(hd, "k_norm.weight")?,
+            q_proj: Linear::load(&vb.pp("q_proj"), nh * hd, h, qkv_bias)?,
+            k_proj: Linear::load(&vb.pp("k_proj"), nkv * hd, h, qkv_bias)?,
+            v_proj: Linear::load(&vb.pp("v_proj"), nkv * hd, h, qkv_bias)?,
+            o_proj: Linear::load(&vb.pp("o_proj"), h, nh * hd, o_bias)?,
+            q_norm: norm("q_norm.weight")?,
+            k_norm: norm("k_norm.weight")?,
             num_heads: nh,
             num_kv_heads: nkv,
             head_dim: hd,
@@ -210,8 +252,14 @@ impl Attention {
         let q = split(self.q_proj.forward(x)?, self.num_heads)?;
         let k = split(self.k_proj.forward(x)?, self.num_kv_heads)?;
         let v = split(self.v_proj.forward(x)?, self.num_kv_heads)?;
-        let q = rms_norm(&q.contiguous()?, &self.q_norm, self.eps, pass)?;
-        let k = rms_norm(&k.contiguous()?, &self.k_norm, self.eps, pass)?;
+        let q = match &self.q_norm {
+            Some(w) => rms_norm(&q.contiguous()?, w, self.eps, pass)?,
+            None => q,
+        };
+        let k = match &self.k_norm {
+            Some(w) => rms_norm(&k.contiguous()?, w, self.eps, pass)?,
+            None => k,
+        };
         let q = rope(&q, cos, sin, pass)?;
         let k = rope(&k, cos, sin, pass)?;
         let (k, v) = match cache {
@@ -276,9 +324,9 @@ impl Qwen3Model {
             layers.push(DecoderLayer {
                 self_attn: Attention::load(config, &lv.pp("self_attn"))?,
                 mlp: Mlp {
-                    gate_proj: Linear::load(&mv.pp("gate_proj"), i, h, false)?,
-                    up_proj: Linear::load(&mv.pp("up_proj"), i, h, false)?,
-                    down_proj: Linear::load(&mv.pp("down_proj"), h, i, false)?,
+                    gate_proj: Linear::load(&mv.pp("gate_proj"), i, h, config.mlp_bias)?,
+                    up_proj: Linear::load(&mv.pp("up_proj"), i, h, config.mlp_bias)?,
+                    down_proj: Linear::load(&mv.pp("down_proj"), h, i, config.mlp_bias)?,
                 },
                 input_layernorm: lv.get(h, "input_layernorm.weight")?,
                 post_attention_layernorm: lv.get(h, "post_attention_layernorm.weight")?,
@@ -411,8 +459,12 @@ impl Qwen3Model {
                 format!("{p}.post_attention_layernorm.weight"),
                 &mut layer.post_attention_layernorm,
             ));
-            out.push((format!("{p}.self_attn.q_norm.weight"), &mut a.q_norm));
-            out.push((format!("{p}.self_attn.k_norm.weight"), &mut a.k_norm));
+            if let Some(w) = a.q_norm.as_mut() {
+                out.push((format!("{p}.self_attn.q_norm.weight"), w));
+            }
+            if let Some(w) = a.k_norm.as_mut() {
+                out.push((format!("{p}.self_attn.k_norm.weight"), w));
+            }
             let m = &mut layer.mlp;
             let linears: [(&str, &mut Linear); 7] = [
                 ("self_attn.q_proj", &mut a.q_proj),
@@ -480,8 +532,10 @@ pub fn expected_tensors(config: &Qwen3Config) -> Vec<(String, Vec<usize>)> {
         let p = format!("model.layers.{n}");
         out.push((format!("{p}.input_layernorm.weight"), vec![h]));
         out.push((format!("{p}.post_attention_layernorm.weight"), vec![h]));
-        out.push((format!("{p}.self_attn.q_norm.weight"), vec![hd]));
-        out.push((format!("{p}.self_attn.k_norm.weight"), vec![hd]));
+        if config.qk_norm() {
+            out.push((format!("{p}.self_attn.q_norm.weight"), vec![hd]));
+            out.push((format!("{p}.self_attn.k_norm.weight"), vec![hd]));
+        }
         for (name, out_dim, in_dim) in [
             ("self_attn.q_proj", q, h),
             ("self_attn.k_proj", kv, h),
@@ -492,7 +546,12 @@ pub fn expected_tensors(config: &Qwen3Config) -> Vec<(String, Vec<usize>)> {
             ("mlp.down_proj", h, i),
         ] {
             out.push((format!("{p}.{name}.weight"), vec![out_dim, in_dim]));
-            if config.attention_bias && name.starts_with("self_attn") {
+            let bias = match name {
+                "self_attn.o_proj" => config.o_bias(),
+                n if n.starts_with("self_attn") => config.qkv_bias(),
+                _ => config.mlp_bias,
+            };
+            if bias {
                 out.push((format!("{p}.{name}.bias"), vec![out_dim]));
             }
         }

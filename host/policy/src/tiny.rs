@@ -3,7 +3,9 @@
 //! network and no downloaded weights.
 //!
 //! [`materialize`] writes an ordinary Hugging Face model directory
-//! (`config.json`, `tokenizer.json`, `model.safetensors`):
+//! (`config.json`, `tokenizer.json`, `tokenizer_config.json` with Qwen3's
+//! Jinja chat template, `model.safetensors`) that `transformers`, PEFT and
+//! vLLM load as they are:
 //! - the tokenizer is a byte-level BPE trained (deterministically) on an
 //!   embedded corpus: English about playing games, plus the kinds of strings
 //!   LaMer's environments print (grids, coordinates, `<action>` tags,
@@ -31,7 +33,7 @@ use crate::PolicyError;
 use crate::chat::{END_OF_TEXT, IM_END, IM_START, THINK_END, THINK_START};
 use crate::config::Qwen3Config;
 use crate::error::Result;
-use crate::loading::{CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE};
+use crate::loading::{CONFIG_FILE, TOKENIZER_CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE};
 use crate::model::expected_tensors;
 
 /// Bump when the corpus, tokenizer settings, config or initialisation change.
@@ -56,9 +58,13 @@ pub fn tiny_config(tokenizer_vocab: usize) -> Qwen3Config {
         head_dim: Some(16),
         max_position_embeddings: 4096,
         rope_theta: 1_000_000.0,
+        rope_scaling: None,
+        rope_parameters: None,
         rms_norm_eps: 1e-6,
         tie_word_embeddings: true,
         attention_bias: false,
+        mlp_bias: false,
+        use_sliding_window: false,
         hidden_act: "silu".into(),
         bos_token_id: None,
         eos_token_id: None,
@@ -258,6 +264,43 @@ pub fn random_weights(config: &Qwen3Config, seed: u64) -> Result<HashMap<String,
     Ok(out)
 }
 
+/// Qwen3's Jinja chat template, as its `tokenizer_config.json` ships it;
+/// [`crate::chat::render_chat`] renders the same text (thinking off).
+pub const QWEN3_CHAT_TEMPLATE: &str = include_str!("../templates/qwen3_chat_template.jinja");
+
+/// The `tokenizer_config.json` of a Qwen chat tokenizer: the chat template
+/// and the special tokens, so Hugging Face tools load the directory's
+/// `tokenizer.json` with the right stop and pad tokens.
+pub fn tokenizer_config_json(model_max_length: usize) -> serde_json::Value {
+    serde_json::json!({
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "chat_template": QWEN3_CHAT_TEMPLATE,
+        "eos_token": IM_END,
+        "pad_token": END_OF_TEXT,
+        "bos_token": null,
+        "unk_token": null,
+        "add_bos_token": false,
+        "add_eos_token": false,
+        "clean_up_tokenization_spaces": false,
+        "split_special_tokens": false,
+        "model_max_length": model_max_length,
+    })
+}
+
+/// Writes `tokenizer_config.json` into `dir` (atomically: a sibling
+/// temporary file renamed into place).
+fn write_tokenizer_config(dir: &Path, model_max_length: usize) -> Result<()> {
+    let text = serde_json::to_string_pretty(&tokenizer_config_json(model_max_length))
+        .map_err(|e| PolicyError::Model(format!("cannot serialise tokenizer config: {e}")))?;
+    let path = dir.join(TOKENIZER_CONFIG_FILE);
+    let staging = dir.join(format!(
+        ".{TOKENIZER_CONFIG_FILE}.tmp-{}",
+        std::process::id()
+    ));
+    std::fs::write(&staging, text).map_err(PolicyError::io(&staging))?;
+    std::fs::rename(&staging, &path).map_err(PolicyError::io(&path))
+}
+
 /// Writes a Hugging Face model directory for `config` with `weights` and
 /// `tokenizer` into `dir`.
 pub fn write_model_dir(
@@ -274,6 +317,7 @@ pub fn write_model_dir(
     tokenizer
         .save(dir.join(TOKENIZER_FILE), false)
         .map_err(|e| PolicyError::Tokenizer(format!("saving: {e}")))?;
+    write_tokenizer_config(dir, config.max_position_embeddings)?;
     candle_core::safetensors::save(weights, dir.join(WEIGHTS_FILE))?;
     Ok(())
 }
@@ -313,6 +357,13 @@ pub fn materialize(dir: &Path) -> Result<PathBuf> {
         .iter()
         .all(|f| dir.join(f).is_file());
     if complete {
+        // Caches written before the chat template shipped gain it in place.
+        if !dir.join(TOKENIZER_CONFIG_FILE).is_file() {
+            let text = std::fs::read_to_string(dir.join(CONFIG_FILE))
+                .map_err(PolicyError::io(dir.join(CONFIG_FILE)))?;
+            let config = Qwen3Config::from_json(&text)?;
+            write_tokenizer_config(dir, config.max_position_embeddings)?;
+        }
         return Ok(dir.to_path_buf());
     }
     let tokenizer = train_tokenizer()?;

@@ -6,7 +6,11 @@ use std::path::Path;
 use tokenizers::Tokenizer;
 
 use crate::PolicyError;
-use crate::chat::{END_OF_TEXT, IM_END};
+use crate::chat::{END_OF_TEXT, EOT, IM_END};
+
+/// Tokens that end a response, end-of-turn first: Qwen's ChatML, Llama 3's
+/// `<|eot_id|>`, and the end-of-text tokens of both.
+const STOP_TOKENS: [&str; 5] = [IM_END, EOT, END_OF_TEXT, "<|end_of_text|>", "<|eom_id|>"];
 use crate::error::Result;
 
 /// A loaded `tokenizer.json` with its stop tokens resolved.
@@ -38,18 +42,17 @@ impl PolicyTokenizer {
         Self::new(inner)
     }
 
-    /// Wraps a tokenizer; it must know `<|im_end|>` (the end of a chat turn).
+    /// Wraps a tokenizer; it must know an end-of-turn token (`<|im_end|>`
+    /// or Llama 3's `<|eot_id|>`).
     pub fn new(inner: Tokenizer) -> Result<Self> {
-        let mut stop_tokens = Vec::new();
-        for token in [IM_END, END_OF_TEXT] {
-            if let Some(id) = inner.token_to_id(token) {
-                stop_tokens.push(id);
-            }
-        }
-        if inner.token_to_id(IM_END).is_none() {
+        let stop_tokens: Vec<u32> = STOP_TOKENS
+            .iter()
+            .filter_map(|t| inner.token_to_id(t))
+            .collect();
+        if inner.token_to_id(IM_END).is_none() && inner.token_to_id(EOT).is_none() {
             return Err(PolicyError::Tokenizer(format!(
-                "the tokenizer has no {IM_END} token, so chat turns could never end; use a \
-                 Qwen chat tokenizer"
+                "the tokenizer has neither {IM_END} nor {EOT}, so chat turns could never end; \
+                 use a Qwen or Llama 3 chat (instruct) tokenizer"
             )));
         }
         Ok(PolicyTokenizer { inner, stop_tokens })

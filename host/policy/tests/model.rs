@@ -580,15 +580,15 @@ fn errors_name_what_is_wrong() {
     assert!(err.to_string().contains("model.safetensors"), "{err}");
 
     // Another architecture.
-    let other = root.path().join("llama");
+    let other = root.path().join("mistral");
     std::fs::create_dir(&other).unwrap();
     for f in ["tokenizer.json", "model.safetensors"] {
         std::fs::copy(dir.join(f), other.join(f)).unwrap();
     }
     let mut cfg: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
-    cfg["architectures"] = serde_json::json!(["LlamaForCausalLM"]);
-    cfg["model_type"] = serde_json::json!("llama");
+    cfg["architectures"] = serde_json::json!(["MistralForCausalLM"]);
+    cfg["model_type"] = serde_json::json!("mistral");
     std::fs::write(other.join("config.json"), cfg.to_string()).unwrap();
     assert!(matches!(
         load(&other).unwrap_err(),

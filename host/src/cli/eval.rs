@@ -38,8 +38,9 @@ pub struct EvalArgs {
     #[arg(long, value_enum, default_value = "llm")]
     pub policy: PolicyKind,
 
-    /// The model for `--policy llm`: a Hugging Face model directory, a hub id
-    /// (needs the `hub` feature), or `tiny` for the built-in tiny model [default: tiny].
+    /// The model for `--policy llm`: a Hugging Face model directory, a hub id,
+    /// a run or checkpoint directory of ours, a PEFT adapter directory, or
+    /// `tiny` for the built-in tiny model [default: tiny].
     /// For `--policy openai`: the served model's name.
     #[arg(long, value_name = "DIR")]
     pub model: Option<String>,
@@ -172,8 +173,12 @@ fn load_policy(args: &EvalArgs) -> anyhow::Result<Box<dyn Policy>> {
                 )
             };
             Box::new(
-                LlmPolicy::from_source(&source, &device, dtype)
-                    .with_context(|| format!("cannot load the model {source:?}"))?,
+                LlmPolicy::from_source(&source, &device, dtype).with_context(|| {
+                    format!(
+                        "cannot load --model {}",
+                        args.model.as_deref().unwrap_or("tiny")
+                    )
+                })?,
             )
         }
         PolicyKind::Openai => Box::new(args.openai.connect(args.model.as_deref())?),

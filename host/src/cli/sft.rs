@@ -25,7 +25,9 @@ pub struct SftArgs {
     #[arg(long, value_name = "FILE")]
     pub recipe: Option<PathBuf>,
 
-    /// Model to fine-tune [default: the built-in tiny model].
+    /// Model to fine-tune: a Hugging Face directory, a hub id, a run or
+    /// checkpoint directory of ours, or a PEFT adapter directory [default: the
+    /// built-in tiny model].
     #[arg(long, value_name = "DIR")]
     pub model: Option<String>,
 

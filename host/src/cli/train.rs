@@ -30,7 +30,8 @@ pub struct TrainArgs {
     #[arg(long, value_name = "FILE")]
     pub recipe: Option<PathBuf>,
 
-    /// Model directory (or hub id with the `hub` feature) [default: the built-in tiny model].
+    /// Model: a Hugging Face directory, a hub id, a run or checkpoint directory
+    /// of ours, or a PEFT adapter directory [default: the built-in tiny model].
     #[arg(long, value_name = "DIR")]
     pub model: Option<String>,
 

@@ -421,5 +421,8 @@ fn a_recipe_longer_than_the_host_turn_cap_is_refused_before_any_work() {
     let dir = tempfile::tempdir().unwrap();
     let out = train(dir.path(), "run", &["--max-episode-turns", "1"]);
     one_line_error(&out, "--max-episode-turns caps an episode at 1");
-    assert!(!dir.path().join("run").exists(), "no run directory was made");
+    assert!(
+        !dir.path().join("run").exists(),
+        "no run directory was made"
+    );
 }

@@ -51,7 +51,11 @@ fn the_older_spellings_still_parse() {
             .args(&args)
             .output()
             .expect("lamer-host runs");
-        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
         assert_eq!(json["name"], "keydoor", "{args:?}");
     }

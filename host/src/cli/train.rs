@@ -393,9 +393,14 @@ fn prepare_warm_start(
         );
     };
     println!(
-        "warm start: fine-tuning the built-in model on `{}`'s expert ({} expert and {} \
-         reflection trials, {} epochs) unless a cached one matches; --warm-start off skips it",
-        recipe.env.name, config.expert_tasks, config.reflection_tasks, config.epochs
+        "warm start: fine-tuning the built-in model on `{}`'s expert ({} expert, {} \
+         reflection and {} recovery trials, {} epochs) unless a cached one matches; \
+         --warm-start off skips it",
+        recipe.env.name,
+        config.expert_tasks,
+        config.reflection_tasks,
+        config.recovery_tasks,
+        config.epochs
     );
     let warm = warm_start(plugin, recipe, &config, &cache, progress)?;
     println!(

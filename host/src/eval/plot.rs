@@ -14,11 +14,48 @@ const RIGHT: f64 = 24.0;
 const TOP: f64 = 40.0;
 const BOTTOM: f64 = 48.0;
 
-fn escape(text: &str) -> String {
+/// `text` escaped for SVG text and attributes.
+pub(crate) fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+}
+
+/// The start of a white SVG of `width` × `height` with `title` centred on
+/// top; the caller appends the body and `</svg>`.
+pub(crate) fn svg_open(width: f64, height: f64, font_size: u32, title: &str) -> String {
+    let mut svg = String::new();
+    // Writing into a String cannot fail.
+    let _ = writeln!(
+        svg,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="{font_size}">"#
+    );
+    let _ = writeln!(svg, r#"<rect width="100%" height="100%" fill="white"/>"#);
+    let _ = writeln!(
+        svg,
+        r#"<text x="{:.1}" y="22" text-anchor="middle" font-size="{}">{}</text>"#,
+        width / 2.0,
+        font_size + 2,
+        escape(title)
+    );
+    svg
+}
+
+/// Horizontal grid lines at 0, 25, 50, 75 and 100 % from `left` to
+/// `right`, labelled on the left; `y` maps a share in [0, 1] to its height.
+pub(crate) fn percent_grid(svg: &mut String, left: f64, right: f64, y: impl Fn(f64) -> f64) {
+    for tick in 0..=4 {
+        let v = tick as f64 / 4.0;
+        let yv = y(v);
+        let _ = writeln!(
+            svg,
+            r##"<line x1="{left}" y1="{yv:.1}" x2="{right:.1}" y2="{yv:.1}" stroke="#ddd"/><text x="{:.1}" y="{:.1}" text-anchor="end">{:.0}%</text>"##,
+            left - 6.0,
+            yv + 4.0,
+            v * 100.0,
+        );
+    }
 }
 
 /// An SVG line chart of pass@k (in [0, 1]) against k = 1..=n, with a title.
@@ -34,31 +71,8 @@ pub fn pass_at_k_svg(title: &str, pass_at_k: &[f64]) -> String {
         }
     };
     let y = |v: f64| TOP + plot_h * (1.0 - v.clamp(0.0, 1.0));
-    let mut svg = String::new();
-    // Writing into a String cannot fail.
-    let _ = writeln!(
-        svg,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="12">"#
-    );
-    let _ = writeln!(svg, r#"<rect width="100%" height="100%" fill="white"/>"#);
-    let _ = writeln!(
-        svg,
-        r#"<text x="{}" y="22" text-anchor="middle" font-size="14">{}</text>"#,
-        WIDTH / 2.0,
-        escape(title)
-    );
-    for tick in 0..=4 {
-        let v = tick as f64 / 4.0;
-        let _ = writeln!(
-            svg,
-            r##"<line x1="{LEFT}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#ddd"/><text x="{:.1}" y="{:.1}" text-anchor="end">{:.0}%</text>"##,
-            WIDTH - RIGHT,
-            LEFT - 6.0,
-            y(v) + 4.0,
-            v * 100.0,
-            y = y(v)
-        );
-    }
+    let mut svg = svg_open(WIDTH, HEIGHT, 12, title);
+    percent_grid(&mut svg, LEFT, WIDTH - RIGHT, y);
     let _ = writeln!(
         svg,
         r#"<line x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{:.1}" stroke="black"/><line x1="{LEFT}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="black"/>"#,

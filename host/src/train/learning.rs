@@ -13,6 +13,7 @@
 use std::fmt::Write;
 
 use super::metrics::StepMetrics;
+use crate::eval::plot::{escape, percent_grid, svg_open};
 
 /// One validated stage of a run.
 #[derive(Debug, Clone, PartialEq)]
@@ -103,13 +104,6 @@ const TOP: f64 = 48.0;
 const BOTTOM: f64 = 72.0;
 const COLORS: [&str; 4] = ["#bbbbbb", "#6baed6", "#2171b5", "#08306b"];
 
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
 /// Grouped bars: one group per measure (pass@1…pass@k, valid), one bar per
 /// stage, each labelled with its value; a legend names the stages.
 pub fn learning_svg(title: &str, stages: &[Stage]) -> String {
@@ -128,31 +122,8 @@ pub fn learning_svg(title: &str, stages: &[Stage]) -> String {
     let group_w = plot_w / measures.len() as f64;
     let bar_w = group_w * 0.8 / stages.len().max(1) as f64;
     let y = |v: f64| TOP + plot_h * (1.0 - v.clamp(0.0, 1.0));
-    let mut svg = String::new();
-    // Writing into a String cannot fail.
-    let _ = writeln!(
-        svg,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="11">"#
-    );
-    let _ = writeln!(svg, r#"<rect width="100%" height="100%" fill="white"/>"#);
-    let _ = writeln!(
-        svg,
-        r#"<text x="{:.1}" y="20" text-anchor="middle" font-size="13">{}</text>"#,
-        WIDTH / 2.0,
-        escape(title)
-    );
-    for tick in 0..=4 {
-        let v = tick as f64 / 4.0;
-        let _ = writeln!(
-            svg,
-            r##"<line x1="{LEFT}" y1="{yv:.1}" x2="{:.1}" y2="{yv:.1}" stroke="#e5e5e5"/><text x="{:.1}" y="{:.1}" text-anchor="end">{:.0}%</text>"##,
-            WIDTH - RIGHT,
-            LEFT - 6.0,
-            y(v) + 4.0,
-            v * 100.0,
-            yv = y(v)
-        );
-    }
+    let mut svg = svg_open(WIDTH, HEIGHT, 11, title);
+    percent_grid(&mut svg, LEFT, WIDTH - RIGHT, y);
     for (m, name) in measures.iter().enumerate() {
         let x0 = LEFT + group_w * m as f64 + group_w * 0.1;
         for (i, stage) in stages.iter().enumerate() {

@@ -112,6 +112,22 @@ pub fn templated_reflection(failed_actions: &[String]) -> String {
     )
 }
 
+/// A uniformly random admissible action, drawn from the request's seed.
+fn random_move(r: &PolicyRequest) -> String {
+    SeededRng::new(r.seed)
+        .choose(&r.admissible_actions)
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// The expert's action, or the first admissible one where it has none.
+fn expert_move(r: &PolicyRequest) -> String {
+    r.expert_action
+        .clone()
+        .or_else(|| r.admissible_actions.first().cloned())
+        .unwrap_or_default()
+}
+
 impl Policy for RandomThenExpert {
     fn name(&self) -> String {
         "random-then-expert".into()
@@ -131,21 +147,11 @@ impl Policy for RandomThenExpert {
                         templated_reflection(&self.played)
                     }
                     (RequestKind::Act, false) => {
-                        let mut rng = SeededRng::new(r.seed);
-                        let action = rng
-                            .choose(&r.admissible_actions)
-                            .cloned()
-                            .unwrap_or_default();
+                        let action = random_move(r);
                         self.played.push(action.clone());
                         format!("<action>{action}</action>")
                     }
-                    (RequestKind::Act, true) => format!(
-                        "<action>{}</action>",
-                        r.expert_action
-                            .clone()
-                            .or_else(|| r.admissible_actions.first().cloned())
-                            .unwrap_or_default()
-                    ),
+                    (RequestKind::Act, true) => format!("<action>{}</action>", expert_move(r)),
                 };
                 Ok(PolicyResponse::scripted(text))
             })
@@ -178,20 +184,15 @@ impl Policy for RecoveringPlayer {
                 let turn = self.played;
                 self.played += 1;
                 let action = if turn < self.random_turns {
-                    SeededRng::new(r.seed)
-                        .choose(&r.admissible_actions)
-                        .cloned()
+                    random_move(r)
                 } else {
                     if r.expert_action.is_some() {
                         self.expert_turns.push(turn);
                     }
-                    r.expert_action
-                        .clone()
-                        .or_else(|| r.admissible_actions.first().cloned())
+                    expert_move(r)
                 };
                 Ok(PolicyResponse::scripted(format!(
-                    "<action>{}</action>",
-                    action.unwrap_or_default()
+                    "<action>{action}</action>"
                 )))
             })
             .collect()

@@ -115,7 +115,7 @@ fn lamer_steps_record_rows_advantages_metrics_and_checkpoints() {
     let jsonl = std::fs::read_to_string(dir.path().join("metrics.jsonl")).unwrap();
     assert_eq!(jsonl.lines().count(), 3);
     let svg = std::fs::read_to_string(dir.path().join("curves.svg")).unwrap();
-    assert!(svg.contains("pg loss") && svg.contains("<polyline"));
+    assert!(svg.contains("policy-gradient loss") && svg.contains("<polyline"));
 
     // Checkpoints: the latest is step 2, with weights, optimiser, state, recipe.
     let ckpt = load_checkpoint(&dir.path().join("checkpoints")).unwrap();

@@ -5,17 +5,8 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-fn host(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lamer-host"))
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("lamer-host runs")
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
+mod cli_common;
+use cli_common::{host, one_line_error, stderr};
 
 fn keydoor() -> String {
     lamer_tests::plugin_path("keydoor").display().to_string()
@@ -46,13 +37,6 @@ fn train(dir: &Path, out: &str, extra: &[&str]) -> Output {
     ];
     args.extend_from_slice(extra);
     host(dir, &args)
-}
-
-fn one_line_error(out: &Output, needle: &str) {
-    assert!(!out.status.success());
-    let err = stderr(out);
-    assert!(err.contains(needle), "{err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
 }
 
 #[test]

@@ -10,13 +10,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn host(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lamer-host"))
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("lamer-host runs")
-}
+mod cli_common;
+use cli_common::host;
 
 fn text(out: &Output) -> String {
     format!(

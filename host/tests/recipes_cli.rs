@@ -3,26 +3,13 @@
 //! limit are one-line refusals before any work, and `inspect --config`
 //! validates a config and shows the effective one.
 
-use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn host(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lamer-host"))
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("lamer-host runs")
-}
+mod cli_common;
+use cli_common::{host, one_line_error};
 
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn one_line_error(out: &Output, needle: &str) {
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains(needle), "{err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
 }
 
 fn keydoor() -> String {

@@ -8,6 +8,7 @@ use lamer_host::cli::{Cli, run};
 fn main() -> std::process::ExitCode {
     // SAFETY: first thing in main, before any thread exists.
     unsafe { lamer_policy::threads::init_cpu_threads() };
+    lamer_policy::allocator::tune_allocator();
     quiet_broken_pipe();
     init_logging();
     let cli = Cli::parse();

@@ -79,6 +79,7 @@ fn poll_gpu_memory(stop: Arc<AtomicBool>, peak_mib: Arc<AtomicU64>) {
 fn main() -> Result<()> {
     // SAFETY: first thing in main, before any thread exists.
     unsafe { lamer_policy::threads::init_cpu_threads() };
+    lamer_policy::allocator::tune_allocator();
     let args = Args::parse();
     let device = parse_device(&args.device)?;
     let dtype = parse_dtype(&args.dtype)?;

@@ -10,23 +10,28 @@
 //!   attention, the `G = heads / kv_heads` query heads that share a key head
 //!   are stacked along the query axis (`(B, kv_heads, G·L_q, head_dim)`), so
 //!   keys and values are used as they are cached, never copied `G` times;
-//! - **one fused mask + scale + softmax** ([`MaskedSoftmax`]), in place on the
-//!   CPU at inference, and as a differentiable op (its own backward) when
-//!   training. Masked keys carry −∞: they cost no `exp`, weigh exactly 0, and a
-//!   query that sees no key at all (a left pad) gets all-zero weights rather
-//!   than NaN;
-//! - **query blocks**: at inference the queries are processed in blocks so
-//!   that one block's scores hold at most [`DEFAULT_SCORE_BUDGET`] elements
-//!   (small enough that the allocator recycles the buffer between layers
-//!   instead of mapping a new one each time).
+//! - **one fused mask + scale + softmax**, in place and
+//!   vectorised (AVX2 when the CPU has it, with a branch-free `exp`). Masked
+//!   keys carry −∞: they cost no `exp`, weigh exactly 0, and a query that sees
+//!   no key at all (a left pad) gets all-zero weights rather than NaN;
+//! - **causal query blocks** at inference: the queries are processed in
+//!   blocks, each over only the keys its last query may see (so a long
+//!   prefill skips nearly half of the masked work), and small enough that one
+//!   block's scores hold at most [`DEFAULT_SCORE_BUDGET`] elements (the
+//!   allocator then recycles the buffer between layers);
+//! - **a backward written by hand** for training: the forward runs without an
+//!   autograd graph and one node returns `dq`, `dk`, `dv` in closed form
+//!   ([`crate::manual_grad`]), instead of candle zero-filling and adding a
+//!   gradient for each of the score-sized intermediates.
 //!
 //! Other devices (CUDA) run the composed ops with a finite mask, so that the
 //! same code path works everywhere.
 
-use candle_core::{CpuStorage, CustomOp2, D, DType, InplaceOp2, Layout, Shape, Tensor, WithDType};
+use candle_core::{CpuStorage, D, DType, InplaceOp2, Layout, Tensor, WithDType};
 use rayon::prelude::*;
 
 use crate::error::Result;
+use crate::manual_grad::{Backward3, attach3};
 use crate::model::Pass;
 
 /// The most score elements (`B × heads × query block × keys`) one attention
@@ -40,8 +45,17 @@ const FINITE_MASKED: f64 = -1e9;
 /// Rows of scores per parallel task: enough work to amortise the hand-off.
 const MIN_ELEMENTS_PER_TASK: usize = 1 << 14;
 
+/// Inference splits at least this many queries into [`CAUSAL_BLOCKS`] blocks.
+const MIN_CAUSAL_SPLIT: usize = 64;
+
+/// Blocks a long causal prefill is split into (see [`query_block`]).
+const CAUSAL_BLOCKS: usize = 4;
+
 /// Attention of `q` `(B, H, L, hd)` over `k`, `v` `(B, kv_heads, T, hd)` under
-/// the additive f32 `mask` `(B, 1, L, T)` (0 or −∞). Returns `(B, H, L, hd)`.
+/// the additive f32 `mask` `(B, 1, L, T)` (0 or −∞). The `L` queries are the
+/// last `L` of the `T` positions and attention is causal: query `i` sees no
+/// key after `T − L + i` (the mask may hide more, never less). Returns the
+/// heads side by side, `(B, L, H·hd)`, ready for the output projection.
 pub fn attend(
     q: &Tensor,
     k: &Tensor,
@@ -52,23 +66,43 @@ pub fn attend(
 ) -> Result<Tensor> {
     let (b, h, l, hd) = q.dims4()?;
     let t = k.dim(2)?;
-    let per_query = b * h * t;
-    let block = (score_budget / per_query.max(1)).max(1);
+    let block = query_block(l, b * h * t, score_budget);
     if pass == Pass::Train || block >= l {
         return attend_block(q, k, v, mask, pass);
     }
+    // Keys after a block's last query are masked for all of its queries, so
+    // each block attends over a causal prefix of the keys only: with n blocks
+    // the matmuls and the softmax do ~(n + 1) / 2n of the full work.
+    let past = t.saturating_sub(l);
     let mut parts = Vec::with_capacity(l.div_ceil(block));
     let mut start = 0;
     while start < l {
         let len = block.min(l - start);
+        let keys = (past + start + len).min(t);
         let qb = q.narrow(2, start, len)?;
-        let mb = mask.narrow(2, start, len)?;
-        parts.push(attend_block(&qb, k, v, &mb, pass)?);
+        let mb = mask.narrow(2, start, len)?.narrow(3, 0, keys)?;
+        let kb = k.narrow(2, 0, keys)?;
+        let vb = v.narrow(2, 0, keys)?;
+        parts.push(attend_block(&qb, &kb, &vb, &mb, pass)?);
         start += len;
     }
-    let out = Tensor::cat(&parts, 2)?;
-    debug_assert_eq!(out.dims(), &[b, h, l, hd]);
+    let out = Tensor::cat(&parts, 1)?;
+    debug_assert_eq!(out.dims(), &[b, l, h * hd]);
     Ok(out)
+}
+
+/// Queries per inference block: as many as keep one block's scores
+/// (`per_query` each) within `score_budget`, and at most a quarter of the
+/// queries once there are enough of them that skipping the masked keys of
+/// later positions pays for the extra, smaller matmuls.
+fn query_block(queries: usize, per_query: usize, score_budget: usize) -> usize {
+    let budgeted = (score_budget / per_query.max(1)).max(1);
+    let causal = if queries >= MIN_CAUSAL_SPLIT {
+        queries.div_ceil(CAUSAL_BLOCKS)
+    } else {
+        queries
+    };
+    budgeted.min(causal)
 }
 
 /// One block of queries; see [`attend`].
@@ -79,26 +113,51 @@ fn attend_block(q: &Tensor, k: &Tensor, v: &Tensor, mask: &Tensor, pass: Pass) -
     // Heads h = kv·G + g are adjacent, so (B, H, L) regroups as (B, kv, G·L).
     let q = q.contiguous()?.reshape((b, kv_heads, groups * l, hd))?;
     let scale = 1.0 / (hd as f64).sqrt();
-    let scores = q.matmul(&k.t()?)?;
-    let probs = masked_softmax(scores, mask, scale, pass == Pass::Train)?;
-    let ctx = probs.matmul(v)?;
-    Ok(ctx.reshape((b, h, l, hd))?)
+    let fused = q.device().is_cpu() && mask.dtype() == DType::F32;
+    let ctx = match (pass, fused) {
+        (Pass::Train, true) => attend_with_manual_backward(&q, k, v, mask, scale)?,
+        (Pass::Inference, true) => {
+            let scores = q.matmul(&k.t()?)?;
+            scores.inplace_op2(mask, &MaskedSoftmax { scale })?;
+            scores.matmul(v)?
+        }
+        (pass, false) => {
+            let scores = q.matmul(&k.t()?)?;
+            composed_masked_softmax(&scores, mask, scale, pass == Pass::Train)?.matmul(v)?
+        }
+    };
+    let ctx = ctx.reshape((b, h, l, hd))?;
+    Ok(ctx.transpose(1, 2)?.reshape((b, l, h * hd))?)
 }
 
-/// `softmax(scores · scale + mask)` over the last axis, for `scores`
-/// `(B, kv_heads, G·L, T)` and `mask` `(B, 1, L, T)` (each mask row serves
-/// the `G` query heads of its query).
-pub fn masked_softmax(scores: Tensor, mask: &Tensor, scale: f64, grad: bool) -> Result<Tensor> {
-    let op = MaskedSoftmax { scale };
-    if scores.device().is_cpu() && mask.dtype() == DType::F32 {
-        if grad {
-            return Ok(scores.contiguous()?.apply_op2(mask, op)?);
-        }
-        let scores = scores.contiguous()?;
-        scores.inplace_op2(mask, &op)?;
-        return Ok(scores);
-    }
-    composed_masked_softmax(&scores, mask, scale, grad)
+/// Training attention on the CPU: the forward runs without a graph (the
+/// in-place softmax of inference) and one node carries the closed-form
+/// backward, for `q` `(B, kv, G·L, hd)` (see [`crate::manual_grad`]):
+/// with `P = softmax(scale · q kᵀ + mask)` and output gradient `dO`,
+/// `dv = Pᵀ dO`, `dS = scale · P ⊙ (dO vᵀ − rowsum(P ⊙ dO vᵀ))`,
+/// `dq = dS k`, `dk = dSᵀ q`. Only `P` is kept for the backward, as the
+/// autograd graph kept it before.
+fn attend_with_manual_backward(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    mask: &Tensor,
+    scale: f64,
+) -> Result<Tensor> {
+    let (qd, kd, vd) = (q.detach(), k.detach(), v.detach());
+    let probs = qd.matmul(&kd.t()?)?;
+    probs.inplace_op2(mask, &MaskedSoftmax { scale })?;
+    let out = probs.matmul(&vd)?;
+    let backward: Box<Backward3> = Box::new(move |grad: &Tensor| {
+        let grad = grad.contiguous()?;
+        let dv = probs.t()?.matmul(&grad)?;
+        let ds = grad.matmul(&vd.t()?)?;
+        ds.inplace_op2(&probs, &SoftmaxBackward { scale })?;
+        let dq = ds.matmul(&kd)?;
+        let dk = ds.t()?.matmul(&qd)?;
+        Ok([Some(dq), Some(dk), Some(dv)])
+    });
+    Ok(attach3(q, k, v, out, backward)?)
 }
 
 /// The same maths from stock ops (any device, differentiable).
@@ -124,11 +183,19 @@ fn composed_masked_softmax(
     Ok(p.reshape((b, kv, rows, t))?)
 }
 
-/// The fused CPU kernel of [`masked_softmax`]; its backward is
-/// `scale · p ⊙ (g − Σ g ⊙ p)`.
+/// `softmax(scores · scale + mask)` in place over the last axis, for
+/// `scores` `(B, kv_heads, G·L, T)` and the f32 `mask` `(B, 1, L, T)` (each
+/// mask row serves the `G` query heads of its query): the fused CPU kernel.
 #[derive(Debug, Clone, Copy)]
-pub struct MaskedSoftmax {
-    pub scale: f64,
+struct MaskedSoftmax {
+    scale: f64,
+}
+
+/// The softmax's backward in place on the probabilities' gradient `g`,
+/// given the probabilities `p`: `g ← scale · p ⊙ (g − Σ g ⊙ p)` per row.
+#[derive(Debug, Clone, Copy)]
+struct SoftmaxBackward {
+    scale: f64,
 }
 
 /// Where a score row's mask row starts, given the mask's layout.
@@ -171,8 +238,44 @@ impl MaskIndex {
 
 /// Softmax of `x · scale + mask` in place over one row, in f32.
 fn softmax_row(x: &mut [f32], mask: &[f32], scale: f32) {
-    let mut max = f32::NEG_INFINITY;
-    for (v, &m) in x.iter_mut().zip(mask) {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU has just been found to support both features.
+        return unsafe { softmax_row_avx2(x, mask, scale) };
+    }
+    softmax_row_portable(x, mask, scale);
+}
+
+/// [`softmax_row_portable`] compiled for AVX2 + FMA (the binary itself
+/// targets baseline x86-64, so the row loops would otherwise run 4-wide).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn softmax_row_avx2(x: &mut [f32], mask: &[f32], scale: f32) {
+    softmax_row_portable(x, mask, scale);
+}
+
+/// Lanes of the row reductions: independent accumulators let the compiler
+/// vectorise a max and a sum that it may not reorder itself.
+const LANES: usize = 16;
+
+#[inline(always)]
+fn softmax_row_portable(x: &mut [f32], mask: &[f32], scale: f32) {
+    let mask = &mask[..x.len()];
+    let mut lanes = [f32::NEG_INFINITY; LANES];
+    let mut chunks = x.chunks_exact_mut(LANES);
+    let mut mask_chunks = mask.chunks_exact(LANES);
+    for (c, m) in (&mut chunks).zip(&mut mask_chunks) {
+        for i in 0..LANES {
+            c[i] = c[i] * scale + m[i];
+            lanes[i] = lanes[i].max(c[i]);
+        }
+    }
+    let mut max = lanes.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+    for (v, &m) in chunks
+        .into_remainder()
+        .iter_mut()
+        .zip(mask_chunks.remainder())
+    {
         *v = *v * scale + m;
         max = max.max(*v);
     }
@@ -180,13 +283,30 @@ fn softmax_row(x: &mut [f32], mask: &[f32], scale: f32) {
         x.fill(0.0);
         return;
     }
-    let mut sum = 0f32;
-    for (v, &m) in x.iter_mut().zip(mask) {
-        // exp(−∞) would be 0 as well; skipping it avoids the slow path.
+    let mut sums = [0f32; LANES];
+    let mut chunks = x.chunks_exact_mut(LANES);
+    let mut mask_chunks = mask.chunks_exact(LANES);
+    for (c, m) in (&mut chunks).zip(&mut mask_chunks) {
+        for i in 0..LANES {
+            // A masked key weighs exactly 0, whatever the exp approximation.
+            c[i] = if m[i] == f32::NEG_INFINITY {
+                0.0
+            } else {
+                exp_nonpositive(c[i] - max)
+            };
+            sums[i] += c[i];
+        }
+    }
+    let mut sum: f32 = sums.iter().sum();
+    for (v, &m) in chunks
+        .into_remainder()
+        .iter_mut()
+        .zip(mask_chunks.remainder())
+    {
         *v = if m == f32::NEG_INFINITY {
             0.0
         } else {
-            (*v - max).exp()
+            exp_nonpositive(*v - max)
         };
         sum += *v;
     }
@@ -194,6 +314,38 @@ fn softmax_row(x: &mut [f32], mask: &[f32], scale: f32) {
     for v in x.iter_mut() {
         *v *= inv;
     }
+}
+
+/// `exp(x)` for `x ≤ 0`, within 2 ulp of libm's and branch-free, so the
+/// softmax loops vectorise (libm's `expf` is a scalar call per element).
+/// Below −87 (where f32 turns subnormal) it returns `exp(−87)` ≈ 1.6e-38.
+///
+/// The method is the usual one: `x = n·ln2 + r` with `|r| ≤ ln2 / 2`,
+/// `exp(r)` from its degree-7 Taylor polynomial (error < 5e-9 relative),
+/// and `2ⁿ` written straight into the exponent bits.
+#[inline(always)]
+fn exp_nonpositive(x: f32) -> f32 {
+    const LOG2_E: f32 = std::f32::consts::LOG2_E;
+    // ln 2 split so that n · LN2_HI is exact for the n that occur here.
+    const LN2_HI: f32 = 0.693_145_75;
+    const LN2_LO: f32 = 1.428_606_8e-6;
+    // Adding 1.5 · 2²³ rounds to the nearest integer in the low mantissa bits.
+    const ROUND: f32 = 12_582_912.0;
+    let x = x.max(-87.0);
+    let shifted = x * LOG2_E + ROUND;
+    let n = shifted - ROUND;
+    let r = (x - n * LN2_HI) - n * LN2_LO;
+    let p = 1.0
+        + r * (1.0
+            + r * (0.5
+                + r * (1.0 / 6.0
+                    + r * (1.0 / 24.0
+                        + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))));
+    // The low mantissa bits of `shifted` hold n (as two's complement offset
+    // by 2²²); n + 127 is the biased exponent of 2ⁿ.
+    let n_bits = shifted.to_bits().wrapping_sub(ROUND.to_bits()) as i32;
+    let two_n = f32::from_bits(((n_bits + 127) as u32) << 23);
+    p * two_n
 }
 
 /// Runs [`softmax_row`] over every row of `scores` (contiguous), converting
@@ -284,46 +436,276 @@ impl InplaceOp2 for MaskedSoftmax {
     }
 }
 
-impl CustomOp2 for MaskedSoftmax {
+/// [`SoftmaxBackward`] over one row, in f32.
+#[inline(always)]
+fn softmax_backward_row(g: &mut [f32], p: &[f32], scale: f32) {
+    let p = &p[..g.len()];
+    let mut lanes = [0f32; LANES];
+    let mut g_chunks = g.chunks_exact(LANES);
+    let mut p_chunks = p.chunks_exact(LANES);
+    for (gc, pc) in (&mut g_chunks).zip(&mut p_chunks) {
+        for i in 0..LANES {
+            lanes[i] += gc[i] * pc[i];
+        }
+    }
+    let mut dot: f32 = lanes.iter().sum();
+    for (a, b) in g_chunks.remainder().iter().zip(p_chunks.remainder()) {
+        dot += a * b;
+    }
+    for (a, &b) in g.iter_mut().zip(p) {
+        *a = scale * b * (*a - dot);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn softmax_backward_row_avx2(g: &mut [f32], p: &[f32], scale: f32) {
+    softmax_backward_row(g, p, scale);
+}
+
+fn softmax_backward_row_dispatch(g: &mut [f32], p: &[f32], scale: f32) {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU has just been found to support both features.
+        return unsafe { softmax_backward_row_avx2(g, p, scale) };
+    }
+    softmax_backward_row(g, p, scale);
+}
+
+/// Runs [`softmax_backward_row`] over rows of `t`, converting half-precision
+/// rows through f32 scratch rows.
+fn softmax_backward_rows<T: WithDType>(g: &mut [T], p: &[T], t: usize, scale: f32) {
+    let per_task = (MIN_ELEMENTS_PER_TASK / t).max(1);
+    g.par_chunks_mut(t)
+        .zip(p.par_chunks(t))
+        .with_min_len(per_task)
+        .for_each_init(
+            || (vec![0f32; t], vec![0f32; t]),
+            |(gs, ps), (gr, pr)| {
+                for ((a, b), (x, y)) in gs.iter_mut().zip(ps.iter_mut()).zip(gr.iter().zip(pr)) {
+                    *a = x.to_f64() as f32;
+                    *b = y.to_f64() as f32;
+                }
+                softmax_backward_row_dispatch(gs, ps, scale);
+                for (x, a) in gr.iter_mut().zip(gs.iter()) {
+                    *x = T::from_f64(*a as f64);
+                }
+            },
+        );
+}
+
+fn softmax_backward_rows_f32(g: &mut [f32], p: &[f32], t: usize, scale: f32) {
+    let per_task = (MIN_ELEMENTS_PER_TASK / t).max(1);
+    g.par_chunks_mut(t)
+        .zip(p.par_chunks(t))
+        .with_min_len(per_task)
+        .for_each(|(gr, pr)| softmax_backward_row_dispatch(gr, pr, scale));
+}
+
+impl InplaceOp2 for SoftmaxBackward {
     fn name(&self) -> &'static str {
-        "masked-softmax"
+        "softmax-backward"
     }
 
     fn cpu_fwd(
         &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let contiguous = Layout::contiguous(l1.shape());
-        let mut out = match l1.contiguous_offsets() {
-            Some((a, b)) => slice_storage(s1, a, b)?,
-            None => candle_core::bail!("masked-softmax: scores must be contiguous"),
+        g: &mut CpuStorage,
+        gl: &Layout,
+        p: &CpuStorage,
+        pl: &Layout,
+    ) -> candle_core::Result<()> {
+        let (Some((g0, g1)), Some((p0, p1))) = (gl.contiguous_offsets(), pl.contiguous_offsets())
+        else {
+            candle_core::bail!("softmax-backward: both operands must be contiguous");
         };
-        self.run(&mut out, &contiguous, s2, l2)?;
-        Ok((out, l1.shape().clone()))
-    }
-
-    fn bwd(
-        &self,
-        _scores: &Tensor,
-        _mask: &Tensor,
-        probs: &Tensor,
-        grad: &Tensor,
-    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
-        let dot = (grad * probs)?.sum_keepdim(D::Minus1)?;
-        let g = ((grad.broadcast_sub(&dot)? * probs)? * self.scale)?;
-        Ok((Some(g), None))
+        if gl.dims() != pl.dims() {
+            candle_core::bail!(
+                "softmax-backward: {:?} and {:?} differ",
+                gl.dims(),
+                pl.dims()
+            );
+        }
+        let t = gl.dims().last().copied().unwrap_or(0);
+        if t == 0 {
+            return Ok(());
+        }
+        let scale = self.scale as f32;
+        match (g, p) {
+            (CpuStorage::F32(g), CpuStorage::F32(p)) => {
+                softmax_backward_rows_f32(&mut g[g0..g1], &p[p0..p1], t, scale)
+            }
+            (CpuStorage::BF16(g), CpuStorage::BF16(p)) => {
+                softmax_backward_rows(&mut g[g0..g1], &p[p0..p1], t, scale)
+            }
+            (CpuStorage::F16(g), CpuStorage::F16(p)) => {
+                softmax_backward_rows(&mut g[g0..g1], &p[p0..p1], t, scale)
+            }
+            _ => candle_core::bail!("softmax-backward: unsupported or mixed dtypes"),
+        }
+        Ok(())
     }
 }
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// A copy of `storage[a..b]`.
-fn slice_storage(storage: &CpuStorage, a: usize, b: usize) -> candle_core::Result<CpuStorage> {
-    Ok(match storage {
-        CpuStorage::F32(x) => CpuStorage::F32(x[a..b].to_vec()),
-        CpuStorage::BF16(x) => CpuStorage::BF16(x[a..b].to_vec()),
-        CpuStorage::F16(x) => CpuStorage::F16(x[a..b].to_vec()),
-        _ => candle_core::bail!("masked-softmax: unsupported dtype"),
-    })
+    #[test]
+    fn exp_nonpositive_is_within_two_ulp_of_libm() {
+        let mut x = 0f32;
+        while x > -87.0 {
+            let (ours, libm) = (exp_nonpositive(x), x.exp());
+            let ulp = (libm.to_bits() as i64 - ours.to_bits() as i64).abs();
+            assert!(ulp <= 2, "exp({x}) = {ours}, libm {libm} ({ulp} ulp)");
+            x -= 0.013_7;
+        }
+        assert!(exp_nonpositive(-1e30) > 0.0 && exp_nonpositive(-1e30) < 2e-38);
+        assert_eq!(exp_nonpositive(0.0), 1.0);
+    }
+
+    fn reference_softmax(x: &[f32], mask: &[f32], scale: f32) -> Vec<f32> {
+        let y: Vec<f64> = x
+            .iter()
+            .zip(mask)
+            .map(|(&v, &m)| (v * scale + m) as f64)
+            .collect();
+        let max = y.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        if max == f64::NEG_INFINITY {
+            return vec![0.0; x.len()];
+        }
+        let e: Vec<f64> = y.iter().map(|v| (v - max).exp()).collect();
+        let sum: f64 = e.iter().sum();
+        e.iter().map(|v| (v / sum) as f32).collect()
+    }
+
+    #[test]
+    fn softmax_rows_match_a_float64_reference_at_every_length() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 40) as f32 / (1u64 << 24) as f32
+        };
+        for len in [1usize, 2, 15, 16, 17, 33, 100, 257] {
+            let x: Vec<f32> = (0..len).map(|_| next() * 40.0 - 20.0).collect();
+            // Every third key masked; the last row hides all of them.
+            let mask: Vec<f32> = (0..len)
+                .map(|i| if i % 3 == 1 { f32::NEG_INFINITY } else { 0.0 })
+                .collect();
+            let mut ours = x.clone();
+            softmax_row(&mut ours, &mask, 0.25);
+            for (i, (a, b)) in ours
+                .iter()
+                .zip(reference_softmax(&x, &mask, 0.25))
+                .enumerate()
+            {
+                assert!((a - b).abs() <= 1e-6, "len {len} key {i}: {a} vs {b}");
+                if mask[i] == f32::NEG_INFINITY {
+                    assert_eq!(*a, 0.0);
+                }
+            }
+            let mut hidden = x.clone();
+            softmax_row(&mut hidden, &vec![f32::NEG_INFINITY; len], 0.25);
+            assert!(hidden.iter().all(|&v| v == 0.0));
+        }
+    }
+
+    /// Random values from a fixed seed.
+    fn random(shape: &[usize], seed: u64) -> Tensor {
+        let n: usize = shape.iter().product();
+        let mut state = seed | 1;
+        let data: Vec<f32> = (0..n)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+            })
+            .collect();
+        Tensor::from_vec(data, shape, &candle_core::Device::Cpu).unwrap()
+    }
+
+    #[test]
+    fn the_manual_backward_equals_autograd_through_the_composed_ops() {
+        use candle_core::Var;
+        // 2 rows, 4 query heads over 2 key heads, 5 new queries after 2
+        // cached keys; row 1 has a padded first key.
+        let (b, h, kv, l, t, hd) = (2, 4, 2, 5, 7, 8);
+        let q = Var::from_tensor(&random(&[b, h, l, hd], 1)).unwrap();
+        let k = Var::from_tensor(&random(&[b, kv, t, hd], 2)).unwrap();
+        let v = Var::from_tensor(&random(&[b, kv, t, hd], 3)).unwrap();
+        let mut mask = vec![0f32; b * l * t];
+        for row in 0..b {
+            for i in 0..l {
+                for j in 0..t {
+                    if j > t - l + i || (row == 1 && j == 0) {
+                        mask[(row * l + i) * t + j] = f32::NEG_INFINITY;
+                    }
+                }
+            }
+        }
+        let mask = Tensor::from_vec(mask, (b, 1, l, t), &candle_core::Device::Cpu).unwrap();
+        let weights = random(&[b, l, h * hd], 4);
+        let grads_of = |out: Tensor| {
+            let loss = (out * &weights).unwrap().sum_all().unwrap();
+            let g = loss.backward().unwrap();
+            [&q, &k, &v].map(|x| g.get(x).unwrap().clone())
+        };
+        let fused = attend(&q, &k, &v, &mask, Pass::Train, DEFAULT_SCORE_BUDGET).unwrap();
+        let fused_grads = grads_of(fused.clone());
+        // The reference: stock differentiable ops, mask as a finite −1e9.
+        let qg = q.reshape((b, kv, 2 * l, hd)).unwrap();
+        let scale = 1.0 / (hd as f64).sqrt();
+        let scores = qg.matmul(&k.t().unwrap()).unwrap();
+        let reference = composed_masked_softmax(&scores, &mask, scale, true)
+            .unwrap()
+            .matmul(&v)
+            .unwrap()
+            .reshape((b, h, l, hd))
+            .unwrap()
+            .transpose(1, 2)
+            .unwrap()
+            .reshape((b, l, h * hd))
+            .unwrap();
+        let diff = |a: &Tensor, b: &Tensor| {
+            (a - b)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap()
+        };
+        assert!(
+            diff(&fused, &reference) < 1e-5,
+            "outputs: {}",
+            diff(&fused, &reference)
+        );
+        for (name, (a, r)) in ["q", "k", "v"]
+            .iter()
+            .zip(fused_grads.iter().zip(grads_of(reference)))
+        {
+            let d = diff(a, &r);
+            assert!(d < 1e-5, "d{name}: {d}");
+            assert!(
+                r.abs()
+                    .unwrap()
+                    .max_all()
+                    .unwrap()
+                    .to_scalar::<f32>()
+                    .unwrap()
+                    > 1e-2
+            );
+        }
+    }
+
+    #[test]
+    fn causal_blocks_split_long_prefills_and_respect_the_budget() {
+        assert_eq!(query_block(1, 100, 1 << 22), 1);
+        assert_eq!(query_block(63, 100, 1 << 22), 63);
+        assert_eq!(query_block(256, 100, 1 << 22), 64);
+        assert_eq!(query_block(256, 1 << 20, 1 << 22), 4);
+        assert_eq!(query_block(256, 1 << 30, 1 << 22), 1);
+    }
 }

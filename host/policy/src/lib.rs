@@ -23,12 +23,15 @@
 //!   AdamW with checkpointable state, gradient clipping;
 //! - [`tiny`]: the built-in tiny model, the default when no model is given;
 //! - [`attention`]: attention that materialises one score tensor per block;
+//! - [`manual_grad`]: backward passes written by hand for fused forwards;
+//! - [`allocator`]: keeps tensor buffers in the process (glibc `mallopt`);
 //! - [`memory`]: the memory plan of a training run, checked before it starts;
 //! - [`threads`]: the CPU thread count, fixed once at start-up;
 //! - [`bench`]: throughput measurements;
 //! - [`parity`]: outputs recorded from Hugging Face `transformers`/PEFT and
 //!   the check that ours match them.
 
+pub mod allocator;
 pub mod attention;
 pub mod bench;
 pub mod chat;
@@ -41,6 +44,7 @@ pub mod kv_cache;
 mod llm;
 pub mod loading;
 pub mod lora;
+pub mod manual_grad;
 pub mod memory;
 pub mod model;
 pub mod optim;

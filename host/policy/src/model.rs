@@ -267,9 +267,6 @@ impl Attention {
             None => (k, v.contiguous()?),
         };
         let ctx = attend(&q, &k, &v, mask, pass, score_budget)?;
-        let ctx = ctx
-            .transpose(1, 2)?
-            .reshape((b, l, self.num_heads * self.head_dim))?;
         self.o_proj.forward(&ctx)
     }
 }

@@ -8,14 +8,24 @@
 //! in `RAYON_NUM_THREADS`, otherwise it takes candle's own default once
 //! (physical cores), bounded by the CPUs this process may run on (a container
 //! quota or an affinity mask), exports it so every later query is a cheap
-//! lookup, and sizes rayon's global pool — the pool candle's kernels and this
-//! crate's attention share — to the same count, so no second pool competes
-//! for the same cores.
+//! lookup, and sizes rayon's global pool — the pool candle's matrix
+//! multiplies and this crate's attention share — to the same count.
+//!
+//! candle also keeps a second pool for its element-wise kernels, whose
+//! threads and caller spin at a barrier after every op. Beside rayon's
+//! threads that oversubscribes the cores: on 2 cores under load, a third of a
+//! training step's samples were that spin, and the step took 3–4× as long.
+//! [`init_cpu_threads`] turns that pool off (`CANDLE_NUM_THREADS=1`, unless
+//! the user set it), so element-wise ops run on the calling thread and only
+//! one pool ever competes for the cores.
 
 use std::sync::OnceLock;
 
 /// The environment variable candle and rayon both read.
 pub const THREADS_VAR: &str = "RAYON_NUM_THREADS";
+
+/// The size of candle's element-wise pool (the caller included).
+pub const ELEMENTWISE_THREADS_VAR: &str = "CANDLE_NUM_THREADS";
 
 static THREADS: OnceLock<usize> = OnceLock::new();
 
@@ -48,6 +58,10 @@ pub unsafe fn init_cpu_threads() -> usize {
         if user.is_none() {
             // SAFETY: the caller guarantees no concurrent environment access.
             unsafe { std::env::set_var(THREADS_VAR, n.to_string()) };
+        }
+        if std::env::var_os(ELEMENTWISE_THREADS_VAR).is_none() {
+            // SAFETY: as above.
+            unsafe { std::env::set_var(ELEMENTWISE_THREADS_VAR, "1") };
         }
         // An error means the global pool already exists (someone used rayon
         // first); it then keeps its size, which is all we can do.

@@ -31,7 +31,7 @@ use candle_core::{CpuStorage, D, DType, InplaceOp2, Layout, Tensor, WithDType};
 use rayon::prelude::*;
 
 use crate::error::Result;
-use crate::manual_grad::{Backward3, attach3};
+use crate::manual_grad::{Backward, attach};
 use crate::model::Pass;
 
 /// The most score elements (`B × heads × query block × keys`) one attention
@@ -148,16 +148,16 @@ fn attend_with_manual_backward(
     let probs = qd.matmul(&kd.t()?)?;
     probs.inplace_op2(mask, &MaskedSoftmax { scale })?;
     let out = probs.matmul(&vd)?;
-    let backward: Box<Backward3> = Box::new(move |grad: &Tensor| {
+    let backward: Box<Backward> = Box::new(move |grad: &Tensor| {
         let grad = grad.contiguous()?;
         let dv = probs.t()?.matmul(&grad)?;
         let ds = grad.matmul(&vd.t()?)?;
         ds.inplace_op2(&probs, &SoftmaxBackward { scale })?;
         let dq = ds.matmul(&kd)?;
         let dk = ds.t()?.matmul(&qd)?;
-        Ok([Some(dq), Some(dk), Some(dv)])
+        Ok(vec![Some(dq), Some(dk), Some(dv)])
     });
-    Ok(attach3(q, k, v, out, backward)?)
+    Ok(attach(&[q, k, v], out, backward)?)
 }
 
 /// The same maths from stock ops (any device, differentiable).

@@ -196,6 +196,8 @@ pub fn run(
             TrainMode::Full => "full".to_string(),
             TrainMode::Lora(c) => format!("LoRA r{}", c.rank),
         };
+        // The best step, and its split into forward, backward and update.
+        let mut phases: Option<[Duration; 3]> = None;
         let t = best_of(options.repeats, || {
             let rows: Vec<ScoreRow> = rows_data
                 .iter()
@@ -204,12 +206,22 @@ pub fn run(
                     response_ids: r,
                 })
                 .collect();
+            let start = Instant::now();
             let scores = score_tokens(&model, &rows, 1.0, Pass::Train)?;
             let loss = (scores.logprobs.sum_all()? / scores.mask.sum_all()?)?.neg()?;
+            dev.synchronize()?;
+            let forward = start.elapsed();
             let mut grads = loss.backward()?;
+            dev.synchronize()?;
+            let backward = start.elapsed() - forward;
             clip_grad_norm(&mut grads, &vars, 1.0)?;
             opt.step(&grads)?;
             dev.synchronize()?;
+            let update = start.elapsed() - forward - backward;
+            let total = forward + backward + update;
+            if phases.is_none_or(|p| total < p.iter().sum()) {
+                phases = Some([forward, backward, update]);
+            }
             Ok(())
         })?;
         emit(
@@ -223,6 +235,14 @@ pub fn run(
             t.as_secs_f64() * 1e3,
             "ms",
         );
+        let names = ["forward", "backward", "clip + AdamW"];
+        for (phase, time) in names.iter().zip(phases.unwrap_or_default()) {
+            emit(
+                format!("of which {phase} ({label})"),
+                time.as_secs_f64() * 1e3,
+                "ms",
+            );
+        }
     }
     if let Some(peak) = peak_rss_bytes() {
         emit(

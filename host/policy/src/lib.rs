@@ -24,6 +24,7 @@
 //! - [`tiny`]: the built-in tiny model, the default when no model is given;
 //! - [`attention`]: attention that materialises one score tensor per block;
 //! - [`manual_grad`]: backward passes written by hand for fused forwards;
+//!   [`train_kernels`]: RMSNorm and RoPE for training with them;
 //! - [`allocator`]: keeps tensor buffers in the process (glibc `mallopt`);
 //! - [`memory`]: the memory plan of a training run, checked before it starts;
 //! - [`threads`]: the CPU thread count, fixed once at start-up;
@@ -55,6 +56,7 @@ mod scripted;
 pub mod threads;
 pub mod tiny;
 pub mod tokenizer;
+pub mod train_kernels;
 pub mod trainable;
 mod types;
 

@@ -9,9 +9,11 @@
 //! - **inference** ([`Pass::Inference`]) uses candle's fused kernels (RMSNorm,
 //!   RoPE, softmax) for speed, an explicit [`KvCache`] owned by the caller and
 //!   per-row positions, so left-padded batches decode correctly;
-//! - **training** ([`Pass::Train`]) composes the same maths from
-//!   differentiable tensor ops, so every weight (or LoRA factor) receives a
-//!   gradient.
+//! - **training** ([`Pass::Train`]) gives every weight (or LoRA factor) a
+//!   gradient: on the CPU, RMSNorm, RoPE and attention run their fused
+//!   forward with a backward written by hand ([`crate::train_kernels`],
+//!   [`crate::attention`]); elsewhere the same maths is composed from
+//!   differentiable tensor ops.
 //!
 //! Masks are additive f32, shape `(B, 1, Lq, Lk)`, with [`MASKED`] (−∞) on
 //! forbidden keys; attention ([`crate::attention`]) gives a query that sees no
@@ -33,6 +35,7 @@ use crate::config::{Qwen3Config, RopeScaling};
 use crate::error::Result;
 use crate::kv_cache::KvCache;
 use crate::lora::LoraFactors;
+use crate::train_kernels;
 
 /// The additive mask value of a forbidden key.
 pub const MASKED: f64 = f64::NEG_INFINITY;
@@ -95,6 +98,7 @@ impl Linear {
 fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64, pass: Pass) -> Result<Tensor> {
     match pass {
         Pass::Inference => Ok(candle_nn::ops::rms_norm(x, weight, eps as f32)?),
+        Pass::Train if x.device().is_cpu() => train_kernels::rms_norm(x, weight, eps),
         Pass::Train => {
             // Normalise in f32 whatever the storage dtype, as the fused kernel does.
             let dtype = x.dtype();
@@ -111,6 +115,7 @@ fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64, pass: Pass) -> Result<Tensor>
 fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor, pass: Pass) -> Result<Tensor> {
     match pass {
         Pass::Inference => Ok(candle_nn::rotary_emb::rope(&x.contiguous()?, cos, sin)?),
+        Pass::Train if x.device().is_cpu() => train_kernels::rope(x, cos, sin),
         Pass::Train => {
             let half = x.dim(D::Minus1)? / 2;
             let cos = Tensor::cat(&[cos, cos], D::Minus1)?.unsqueeze(1)?;

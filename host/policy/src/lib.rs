@@ -59,6 +59,7 @@ pub mod tokenizer;
 pub mod train_kernels;
 pub mod trainable;
 mod types;
+mod vector_math;
 
 pub use config::Qwen3Config;
 pub use error::PolicyError;

@@ -81,10 +81,16 @@ impl Linear {
         let in_dim = dims[dims.len() - 1];
         let rows: usize = dims[..dims.len() - 1].iter().product();
         let x2 = x.reshape((rows, in_dim))?;
-        let mut y = x2.matmul(&self.weight.t()?)?;
-        if let Some(b) = &self.bias {
-            y = y.broadcast_add(b)?;
-        }
+        let training = x2.track_op() || self.weight.track_op();
+        let mut y = if training && x2.device().is_cpu() {
+            train_kernels::linear(&x2, &self.weight, self.bias.as_ref())?
+        } else {
+            let y = x2.matmul(&self.weight.t()?)?;
+            match &self.bias {
+                Some(b) => y.broadcast_add(b)?,
+                None => y,
+            }
+        };
         if let Some(lora) = &self.lora {
             y = (y + lora.delta(&x2)?)?;
         }

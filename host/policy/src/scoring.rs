@@ -18,6 +18,7 @@ use candle_core::{D, DType, Device, Tensor};
 use crate::PolicyError;
 use crate::error::Result;
 use crate::model::{Pass, Qwen3Model, causal_padding_mask};
+use crate::train_kernels;
 
 /// The temperature log-probs are reported at: `T`, or 1 for greedy decoding.
 pub fn effective_temperature(temperature: f32) -> f64 {
@@ -119,18 +120,34 @@ pub fn score_tokens(
         .reshape((b * max_len, h))?
         .index_select(&Tensor::from_vec(gather, b * max_resp, &device)?, 0)?;
     let logits = model.logits(&picked)?.to_dtype(DType::F32)?;
-    let logits = (logits / effective_temperature(temperature))?;
-    let log_probs = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
-    let targets = Tensor::from_vec(targets, (b * max_resp, 1), &device)?;
-    let token_lp = log_probs.gather(&targets, 1)?.reshape((b, max_resp))?;
-    let entropy = (log_probs.exp()? * &log_probs)?
-        .sum(D::Minus1)?
-        .neg()?
-        .reshape((b, max_resp))?;
+    let (token_lp, entropy) = if device.is_cpu() {
+        let scale = (1.0 / effective_temperature(temperature)) as f32;
+        train_kernels::token_logprobs(&logits, &targets, scale)?
+    } else {
+        composed_token_logprobs(&logits, targets, temperature)?
+    };
+    let token_lp = token_lp.reshape((b, max_resp))?;
+    let entropy = entropy.reshape((b, max_resp))?;
     let mask = Tensor::from_vec(mask, (b, max_resp), &Device::Cpu)?.to_device(&device)?;
     Ok(TokenScores {
         logprobs: (token_lp * &mask)?,
         entropy: (entropy * &mask)?,
         mask,
     })
+}
+
+/// `(log p(target), entropy)` per row of `logits` from stock differentiable
+/// ops (any device); the CPU uses the fused [`train_kernels::token_logprobs`].
+fn composed_token_logprobs(
+    logits: &Tensor,
+    targets: Vec<u32>,
+    temperature: f32,
+) -> Result<(Tensor, Tensor)> {
+    let n = targets.len();
+    let logits = (logits / effective_temperature(temperature))?;
+    let log_probs = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
+    let targets = Tensor::from_vec(targets, (n, 1), logits.device())?;
+    let token_lp = log_probs.gather(&targets, 1)?.squeeze(1)?;
+    let entropy = (log_probs.exp()? * &log_probs)?.sum(D::Minus1)?.neg()?;
+    Ok((token_lp, entropy))
 }

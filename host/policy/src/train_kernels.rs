@@ -12,13 +12,26 @@
 //! - RoPE is a rotation per pair of channels, so its backward is the inverse
 //!   rotation: RoPE of the gradient with `−sin`.
 //!
-//! Both compute in f32 whatever the storage dtype, as the forward kernels do.
+//! - the response tokens' log-probabilities and entropies under
+//!   `softmax(logits · s)` (`s` = 1 / temperature), one pass per row each way
+//!   instead of a log-softmax, a gather and an entropy over the whole
+//!   `tokens × vocabulary` logits: with `p = softmax(z)`, `z = logits · s`,
+//!   `d logits = s · (g_lp · (onehot − p) − g_H · p ⊙ (log p + H))`.
+//!
+//! - a dense layer `y = x Wᵀ + b`: `dx = dy W`, `dW = dyᵀ x`, `db = Σ dy`,
+//!   each computed only when its input takes a gradient (autograd would also
+//!   compute `dW` for a frozen base weight under LoRA).
+//!
+//! The norms and log-probs compute in f32 whatever the storage dtype, as the
+//! forward kernels do.
 
 use candle_core::{DType, Tensor};
 use rayon::prelude::*;
 
+use crate::PolicyError;
 use crate::error::Result;
 use crate::manual_grad::{Backward, attach};
+use crate::vector_math::exp_nonpositive;
 
 /// Rows per deterministic partial sum of the weight gradient.
 const ROWS_PER_PARTIAL: usize = 64;
@@ -114,6 +127,207 @@ pub fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
     Ok(attach(&[&x], y, backward)?)
 }
 
+/// `x Wᵀ (+ b)` for `x` `(rows, in)`, `w` `(out, in)`, `bias` `(out)`.
+pub fn linear(x: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+    let (xd, wd) = (x.detach(), w.detach());
+    let mut y = xd.matmul(&wd.t()?)?;
+    if let Some(b) = bias {
+        y = y.broadcast_add(&b.detach())?;
+    }
+    let wants = [
+        x.track_op(),
+        w.track_op(),
+        bias.is_some_and(Tensor::track_op),
+    ];
+    let has_bias = bias.is_some();
+    let backward: Box<Backward> = Box::new(move |grad: &Tensor| {
+        let dx = if wants[0] {
+            Some(grad.matmul(&wd)?)
+        } else {
+            None
+        };
+        let dw = if wants[1] {
+            Some(grad.t()?.matmul(&xd)?)
+        } else {
+            None
+        };
+        let mut grads = vec![dx, dw];
+        if has_bias {
+            grads.push(if wants[2] { Some(grad.sum(0)?) } else { None });
+        }
+        Ok(grads)
+    });
+    Ok(match bias {
+        Some(b) => attach(&[x, w, b], y, backward)?,
+        None => attach(&[x, w], y, backward)?,
+    })
+}
+
+/// Rows of logits per parallel task.
+const LOGIT_ROWS_PER_TASK: usize = 4;
+
+/// `(log p(target), entropy)` per row of `logits` (`(N, V)`, f32) under
+/// `softmax(logits · scale)`, differentiable in `logits`; each `(N)`.
+pub fn token_logprobs(logits: &Tensor, targets: &[u32], scale: f32) -> Result<(Tensor, Tensor)> {
+    let (n, vocab) = logits.dims2()?;
+    if targets.len() != n || targets.iter().any(|&t| t as usize >= vocab) {
+        return Err(PolicyError::Compute(format!(
+            "token log-probs: {} targets for {n} rows of {vocab} logits",
+            targets.len()
+        )));
+    }
+    let logits = logits.to_dtype(DType::F32)?.contiguous()?;
+    let z: Vec<f32> = logits.flatten_all()?.to_vec1()?;
+    let mut stats = vec![RowStats::default(); n];
+    z.par_chunks(vocab)
+        .zip(stats.par_iter_mut())
+        .zip(targets.par_iter())
+        .with_min_len(LOGIT_ROWS_PER_TASK)
+        .for_each(|((row, stat), &t)| *stat = row_stats(row, t as usize, scale));
+    let out: Vec<f32> = stats.iter().flat_map(|s| [s.logprob, s.entropy]).collect();
+    let out = Tensor::from_vec(out, (n, 2), logits.device())?;
+    let targets = targets.to_vec();
+    let device = logits.device().clone();
+    let backward: Box<Backward> = Box::new(move |grad: &Tensor| {
+        let g: Vec<f32> = grad.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?;
+        let mut d = vec![0f32; n * vocab];
+        d.par_chunks_mut(vocab)
+            .zip(z.par_chunks(vocab))
+            .zip(stats.par_iter().zip(targets.par_iter()))
+            .zip(g.par_chunks(2))
+            .with_min_len(LOGIT_ROWS_PER_TASK)
+            .for_each(|(((d, row), (stat, &t)), g)| {
+                row_gradient(d, row, t as usize, scale, stat, g[0], g[1])
+            });
+        Ok(vec![Some(Tensor::from_vec(d, (n, vocab), &device)?)])
+    });
+    let out = attach(&[&logits], out, backward)?;
+    Ok((
+        out.narrow(1, 0, 1)?.squeeze(1)?,
+        out.narrow(1, 1, 1)?.squeeze(1)?,
+    ))
+}
+
+/// What the forward learns about one row and the backward reuses.
+#[derive(Debug, Clone, Copy, Default)]
+struct RowStats {
+    /// `logsumexp(z)`.
+    log_norm: f32,
+    logprob: f32,
+    entropy: f32,
+}
+
+fn row_stats(row: &[f32], target: usize, scale: f32) -> RowStats {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU has just been found to support both features.
+        return unsafe { row_stats_avx2(row, target, scale) };
+    }
+    row_stats_portable(row, target, scale)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn row_stats_avx2(row: &[f32], target: usize, scale: f32) -> RowStats {
+    row_stats_portable(row, target, scale)
+}
+
+/// Lanes of the row reductions (independent accumulators vectorise).
+const LANES: usize = 16;
+
+#[inline(always)]
+fn row_stats_portable(row: &[f32], target: usize, scale: f32) -> RowStats {
+    let mut lanes = [f32::NEG_INFINITY; LANES];
+    let chunks = row.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for i in 0..LANES {
+            lanes[i] = lanes[i].max(c[i] * scale);
+        }
+    }
+    let max = tail.iter().fold(
+        lanes.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)),
+        |a, &b| a.max(b * scale),
+    );
+    // Σ e^(z − max) and Σ e^(z − max) · (z − max).
+    let (mut sum, mut weighted) = ([0f32; LANES], [0f32; LANES]);
+    let chunks = row.chunks_exact(LANES);
+    for c in chunks {
+        for i in 0..LANES {
+            let shifted = c[i] * scale - max;
+            let e = exp_nonpositive(shifted);
+            sum[i] += e;
+            weighted[i] += e * shifted;
+        }
+    }
+    let (mut sum, mut weighted): (f32, f32) = (sum.iter().sum(), weighted.iter().sum());
+    for &v in tail {
+        let shifted = v * scale - max;
+        let e = exp_nonpositive(shifted);
+        sum += e;
+        weighted += e * shifted;
+    }
+    let log_sum = sum.ln();
+    RowStats {
+        log_norm: max + log_sum,
+        logprob: row[target] * scale - max - log_sum,
+        // H = log Σ e^(z−max) − Σ p (z − max).
+        entropy: log_sum - weighted / sum,
+    }
+}
+
+/// One row of the backward of [`token_logprobs`], written into `d`.
+fn row_gradient(
+    d: &mut [f32],
+    row: &[f32],
+    target: usize,
+    scale: f32,
+    stats: &RowStats,
+    g_logprob: f32,
+    g_entropy: f32,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU has just been found to support both features.
+        unsafe { row_gradient_avx2(d, row, scale, stats, g_logprob, g_entropy) };
+        d[target] += scale * g_logprob;
+        return;
+    }
+    row_gradient_portable(d, row, scale, stats, g_logprob, g_entropy);
+    d[target] += scale * g_logprob;
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn row_gradient_avx2(
+    d: &mut [f32],
+    row: &[f32],
+    scale: f32,
+    stats: &RowStats,
+    g_logprob: f32,
+    g_entropy: f32,
+) {
+    row_gradient_portable(d, row, scale, stats, g_logprob, g_entropy);
+}
+
+/// `d = s · (−g_lp · p − g_H · p ⊙ (log p + H))`; the target's `+ s · g_lp`
+/// is added by the caller.
+#[inline(always)]
+fn row_gradient_portable(
+    d: &mut [f32],
+    row: &[f32],
+    scale: f32,
+    stats: &RowStats,
+    g_logprob: f32,
+    g_entropy: f32,
+) {
+    for (d, &v) in d.iter_mut().zip(row) {
+        let log_p = v * scale - stats.log_norm;
+        let p = exp_nonpositive(log_p);
+        *d = -scale * p * (g_logprob + g_entropy * (log_p + stats.entropy));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,6 +394,99 @@ mod tests {
         assert!(max_diff(&y0, &y1) < 1e-5, "y {}", max_diff(&y0, &y1));
         assert!(max_diff(&dx0, &dx1) < 1e-4, "dx {}", max_diff(&dx0, &dx1));
         assert!(max_diff(&dw0, &dw1) < 1e-3, "dw {}", max_diff(&dw0, &dw1));
+    }
+
+    #[test]
+    fn token_logprobs_and_entropies_equal_the_composed_ops_with_gradients() {
+        // 37 logits per row: a ragged tail after two 16-lane chunks.
+        let logits = Var::from_tensor(&(random(&[6, 37], 7) * 4.0).unwrap()).unwrap();
+        let targets = [0u32, 5, 36, 17, 17, 2];
+        let (g_lp, g_h) = (random(&[6], 8), random(&[6], 9));
+        let scale = 1.0 / 0.7;
+        let run = |lp: Tensor, h: Tensor| {
+            let loss = ((&lp * &g_lp).unwrap().sum_all().unwrap()
+                + (&h * &g_h).unwrap().sum_all().unwrap())
+            .unwrap();
+            let g = loss.backward().unwrap();
+            (lp, h, g.get(&logits).unwrap().clone())
+        };
+        let composed = {
+            let z = (logits.as_tensor() * scale as f64).unwrap();
+            let log_p = candle_nn::ops::log_softmax(&z, D::Minus1).unwrap();
+            let t = Tensor::new(&targets, &Device::Cpu)
+                .unwrap()
+                .unsqueeze(1)
+                .unwrap();
+            let lp = log_p.gather(&t, 1).unwrap().squeeze(1).unwrap();
+            let h = (log_p.exp().unwrap() * &log_p)
+                .unwrap()
+                .sum(D::Minus1)
+                .unwrap()
+                .neg()
+                .unwrap();
+            run(lp, h)
+        };
+        let (lp, h) = token_logprobs(logits.as_tensor(), &targets, scale).unwrap();
+        let fused = run(lp, h);
+        assert!(
+            max_diff(&composed.0, &fused.0) < 1e-5,
+            "lp {}",
+            max_diff(&composed.0, &fused.0)
+        );
+        assert!(
+            max_diff(&composed.1, &fused.1) < 1e-5,
+            "H {}",
+            max_diff(&composed.1, &fused.1)
+        );
+        assert!(
+            max_diff(&composed.2, &fused.2) < 1e-5,
+            "d {}",
+            max_diff(&composed.2, &fused.2)
+        );
+        assert!(token_logprobs(logits.as_tensor(), &[0, 1], scale).is_err());
+        assert!(token_logprobs(logits.as_tensor(), &[0, 1, 2, 3, 4, 37], scale).is_err());
+    }
+
+    #[test]
+    fn linear_equals_matmul_with_gradients_and_skips_frozen_ones() {
+        let x = Var::from_tensor(&random(&[7, 5], 10)).unwrap();
+        let w = Var::from_tensor(&random(&[3, 5], 11)).unwrap();
+        let b = Var::from_tensor(&random(&[3], 12)).unwrap();
+        let weights = random(&[7, 3], 13);
+        let run = |y: Tensor| {
+            let g = (&y * &weights)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            let get = |v: &Var| g.get(v).unwrap().clone();
+            (y, get(&x), get(&w), get(&b))
+        };
+        let composed = run(x
+            .matmul(&w.t().unwrap())
+            .unwrap()
+            .broadcast_add(&b)
+            .unwrap());
+        let fused = run(linear(&x, &w, Some(&b)).unwrap());
+        for (name, a, f) in [
+            ("y", &composed.0, &fused.0),
+            ("dx", &composed.1, &fused.1),
+            ("dw", &composed.2, &fused.2),
+            ("db", &composed.3, &fused.3),
+        ] {
+            assert!(max_diff(a, f) < 1e-5, "{name}: {}", max_diff(a, f));
+        }
+        // A frozen weight gets no gradient at all.
+        let frozen = w.as_tensor().detach();
+        let y = linear(&x, &frozen, None).unwrap();
+        let g = (&y * &weights)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        assert!(g.get(&x).is_some() && g.get(&frozen).is_none());
     }
 
     #[test]

@@ -30,6 +30,7 @@
 use candle_core::{CpuStorage, D, DType, InplaceOp2, Layout, Tensor, WithDType};
 use rayon::prelude::*;
 
+use crate::cpu_matmul::matmul;
 use crate::error::Result;
 use crate::manual_grad::{Backward, attach};
 use crate::model::Pass;
@@ -118,9 +119,9 @@ fn attend_block(q: &Tensor, k: &Tensor, v: &Tensor, mask: &Tensor, pass: Pass) -
     let ctx = match (pass, fused) {
         (Pass::Train, true) => attend_with_manual_backward(&q, k, v, mask, scale, groups)?,
         (Pass::Inference, true) => {
-            let scores = q.matmul(&k.t()?)?;
+            let scores = matmul(&q, &k.t()?)?;
             scores.inplace_op2(mask, &MaskedSoftmax { scale })?;
-            scores.matmul(v)?
+            matmul(&scores, v)?
         }
         (pass, false) => {
             let scores = q.matmul(&k.t()?)?;
@@ -162,9 +163,9 @@ fn attend_with_manual_backward(
         let mb = mask
             .narrow(2, block.start, block.len)?
             .narrow(3, 0, block.keys)?;
-        let probs = qb.matmul(&kb.t()?)?;
+        let probs = matmul(&qb, &kb.t()?)?;
         probs.inplace_op2(&mb, &MaskedSoftmax { scale })?;
-        let out = probs.matmul(&vd.narrow(2, 0, block.keys)?)?;
+        let out = matmul(&probs, &vd.narrow(2, 0, block.keys)?)?;
         outs.push(out.reshape((b, kv, groups, block.len, hd))?);
         saved.push((qb, probs));
     }
@@ -178,11 +179,11 @@ fn attend_with_manual_backward(
             let gb = block.rows(&grad)?;
             let (kb, vb) = (kd.narrow(2, 0, block.keys)?, vd.narrow(2, 0, block.keys)?);
             let pad = t - block.keys;
-            dv = (dv + probs.t()?.matmul(&gb)?.pad_with_zeros(2, 0, pad)?)?;
-            let ds = gb.matmul(&vb.t()?)?;
+            dv = (dv + matmul(&probs.t()?, &gb)?.pad_with_zeros(2, 0, pad)?)?;
+            let ds = matmul(&gb, &vb.t()?)?;
             ds.inplace_op2(probs, &SoftmaxBackward { scale })?;
-            dq.push(ds.matmul(&kb)?.reshape((b, kv, groups, block.len, hd))?);
-            dk = (dk + ds.t()?.matmul(qb)?.pad_with_zeros(2, 0, pad)?)?;
+            dq.push(matmul(&ds, &kb)?.reshape((b, kv, groups, block.len, hd))?);
+            dk = (dk + matmul(&ds.t()?, qb)?.pad_with_zeros(2, 0, pad)?)?;
         }
         let dq = Tensor::cat(&dq, 3)?.reshape((b, kv, rows, hd))?;
         Ok(vec![Some(dq), Some(dk), Some(dv)])
@@ -736,7 +737,11 @@ mod tests {
         // Blocks tile the queries; each sees the keys up to its last query.
         let blocks = causal_blocks(70, 72);
         assert_eq!(blocks.iter().map(|b| b.len).sum::<usize>(), 70);
-        assert!(blocks.windows(2).all(|w| w[0].start + w[0].len == w[1].start));
+        assert!(
+            blocks
+                .windows(2)
+                .all(|w| w[0].start + w[0].len == w[1].start)
+        );
         assert!(blocks.iter().all(|b| b.keys == 2 + b.start + b.len));
         assert_eq!(causal_blocks(5, 5).len(), 1);
     }

@@ -25,6 +25,7 @@
 //! - [`attention`]: attention that materialises one score tensor per block;
 //! - [`manual_grad`]: backward passes written by hand for fused forwards;
 //!   [`train_kernels`]: RMSNorm and RoPE for training with them;
+//! - [`cpu_matmul`]: CPU matrix products without candle's zero-fill;
 //! - [`allocator`]: keeps tensor buffers in the process (glibc `mallopt`);
 //! - [`memory`]: the memory plan of a training run, checked before it starts;
 //! - [`threads`]: the CPU thread count, fixed once at start-up;
@@ -37,6 +38,7 @@ pub mod attention;
 pub mod bench;
 pub mod chat;
 pub mod config;
+pub mod cpu_matmul;
 mod error;
 pub mod generation;
 #[cfg(feature = "hub")]

@@ -35,7 +35,7 @@ use crate::config::{Qwen3Config, RopeScaling};
 use crate::error::Result;
 use crate::kv_cache::KvCache;
 use crate::lora::LoraFactors;
-use crate::train_kernels;
+use crate::{cpu_matmul, train_kernels};
 
 /// The additive mask value of a forbidden key.
 pub const MASKED: f64 = f64::NEG_INFINITY;
@@ -85,7 +85,7 @@ impl Linear {
         let mut y = if training && x2.device().is_cpu() {
             train_kernels::linear(&x2, &self.weight, self.bias.as_ref())?
         } else {
-            let y = x2.matmul(&self.weight.t()?)?;
+            let y = cpu_matmul::matmul(&x2, &self.weight.t()?)?;
             match &self.bias {
                 Some(b) => y.broadcast_add(b)?,
                 None => y,
@@ -423,9 +423,7 @@ impl Qwen3Model {
         let dims = hidden.dims().to_vec();
         let h = dims[dims.len() - 1];
         let rows: usize = dims[..dims.len() - 1].iter().product();
-        let logits = hidden
-            .reshape((rows, h))?
-            .matmul(&self.lm_head_weight().t()?)?;
+        let logits = cpu_matmul::matmul(&hidden.reshape((rows, h))?, &self.lm_head_weight().t()?)?;
         let mut out = dims;
         let last = out.len() - 1;
         out[last] = self.config.vocab_size;

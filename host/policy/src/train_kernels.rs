@@ -29,6 +29,7 @@ use candle_core::{DType, Tensor};
 use rayon::prelude::*;
 
 use crate::PolicyError;
+use crate::cpu_matmul::matmul;
 use crate::error::Result;
 use crate::manual_grad::{Backward, attach};
 use crate::vector_math::exp_nonpositive;
@@ -130,7 +131,7 @@ pub fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
 /// `x Wᵀ (+ b)` for `x` `(rows, in)`, `w` `(out, in)`, `bias` `(out)`.
 pub fn linear(x: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
     let (xd, wd) = (x.detach(), w.detach());
-    let mut y = xd.matmul(&wd.t()?)?;
+    let mut y = matmul(&xd, &wd.t()?)?;
     if let Some(b) = bias {
         y = y.broadcast_add(&b.detach())?;
     }
@@ -142,12 +143,12 @@ pub fn linear(x: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
     let has_bias = bias.is_some();
     let backward: Box<Backward> = Box::new(move |grad: &Tensor| {
         let dx = if wants[0] {
-            Some(grad.matmul(&wd)?)
+            Some(matmul(grad, &wd)?)
         } else {
             None
         };
         let dw = if wants[1] {
-            Some(grad.t()?.matmul(&xd)?)
+            Some(matmul(&grad.t()?, &xd)?)
         } else {
             None
         };

@@ -24,7 +24,8 @@
 //! - [`tiny`]: the built-in tiny model, the default when no model is given;
 //! - [`attention`]: attention that materialises one score tensor per block;
 //! - [`manual_grad`]: backward passes written by hand for fused forwards;
-//!   [`train_kernels`]: RMSNorm and RoPE for training with them;
+//!   [`train_kernels`]: RMSNorm, RoPE, dense layers and log-probs for
+//!   training with them; [`gated_silu`]: the MLP gate in one kernel;
 //! - [`cpu_matmul`]: CPU matrix products without candle's zero-fill;
 //! - [`allocator`]: keeps tensor buffers in the process (glibc `mallopt`);
 //! - [`memory`]: the memory plan of a training run, checked before it starts;
@@ -40,6 +41,7 @@ pub mod chat;
 pub mod config;
 pub mod cpu_matmul;
 mod error;
+pub mod gated_silu;
 pub mod generation;
 #[cfg(feature = "hub")]
 pub mod hub;

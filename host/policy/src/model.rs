@@ -27,12 +27,13 @@
 //! q/k/v, Llama's optional ones) and Llama 3's rotary frequency scaling
 //! ([`crate::config::RopeScaling`]).
 
-use candle_core::{D, DType, Device, Module, Tensor, Var};
+use candle_core::{D, DType, Device, Tensor, Var};
 use candle_nn::VarBuilder;
 
 use crate::attention::{DEFAULT_SCORE_BUDGET, attend};
 use crate::config::{Qwen3Config, RopeScaling};
 use crate::error::Result;
+use crate::gated_silu::gated_silu;
 use crate::kv_cache::KvCache;
 use crate::lora::LoraFactors;
 use crate::{cpu_matmul, train_kernels};
@@ -291,8 +292,9 @@ pub(crate) struct Mlp {
 
 impl Mlp {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let gate = candle_nn::Activation::Silu.forward(&self.gate_proj.forward(x)?)?;
-        self.down_proj.forward(&(gate * self.up_proj.forward(x)?)?)
+        let gate = self.gate_proj.forward(x)?;
+        let up = self.up_proj.forward(x)?;
+        self.down_proj.forward(&gated_silu(&gate, &up)?)
     }
 }
 

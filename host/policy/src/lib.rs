@@ -21,6 +21,8 @@
 //! - [`scoring`]: training log-probs and entropies with gradients;
 //! - [`trainable`], [`lora`], [`optim`]: what a trainer updates, PEFT adapters,
 //!   AdamW with checkpointable state, gradient clipping;
+//! - [`activation_checkpoint`]: recompute decoder layers in backward instead
+//!   of keeping their activations, and the [`backward`] trainers call;
 //! - [`tiny`]: the built-in tiny model, the default when no model is given;
 //! - [`attention`]: attention that materialises one score tensor per block;
 //! - [`memory`]: the memory plan of a training run, checked before it starts;
@@ -29,6 +31,7 @@
 //! - [`parity`]: outputs recorded from Hugging Face `transformers`/PEFT and
 //!   the check that ours match them.
 
+pub mod activation_checkpoint;
 pub mod attention;
 pub mod bench;
 pub mod chat;
@@ -54,6 +57,7 @@ pub mod tokenizer;
 pub mod trainable;
 mod types;
 
+pub use activation_checkpoint::backward;
 pub use config::Qwen3Config;
 pub use error::PolicyError;
 pub use llm::{LlmPolicy, ModelSource};

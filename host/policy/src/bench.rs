@@ -206,7 +206,7 @@ pub fn run(
                 .collect();
             let scores = score_tokens(&model, &rows, 1.0, Pass::Train)?;
             let loss = (scores.logprobs.sum_all()? / scores.mask.sum_all()?)?.neg()?;
-            let mut grads = loss.backward()?;
+            let mut grads = crate::activation_checkpoint::backward(&loss)?;
             clip_grad_norm(&mut grads, &vars, 1.0)?;
             opt.step(&grads)?;
             dev.synchronize()?;

@@ -33,6 +33,7 @@
 
 use std::path::Path;
 
+use lamer_policy::memory::Checkpointing;
 use serde::{Deserialize, Serialize};
 
 use super::advantages::Estimator;
@@ -279,6 +280,15 @@ pub struct OptimSection {
     /// Train LoRA adapters of this shape instead of all weights.
     #[serde(default)]
     pub lora: Option<LoraSection>,
+    /// Recompute decoder layers in backward instead of keeping their
+    /// activations: `auto` (when the memory plan needs it), `on` or `off`.
+    /// It changes memory and time, not the update.
+    #[serde(default, skip_serializing_if = "is_auto")]
+    pub activation_checkpointing: Checkpointing,
+}
+
+fn is_auto(c: &Checkpointing) -> bool {
+    *c == Checkpointing::Auto
 }
 
 fn default_beta1() -> f64 {
@@ -390,6 +400,7 @@ pub struct Overrides {
     pub lr: Option<f64>,
     pub mini_batch: Option<usize>,
     pub micro_batch: Option<usize>,
+    pub activation_checkpointing: Option<Checkpointing>,
     pub seed: Option<u64>,
     pub gamma_traj: Option<f64>,
     /// Which held-out tasks each validation plays (`[scale]` only: the tiny
@@ -447,6 +458,10 @@ impl Overrides {
         set(&mut recipe.optim.lr, &self.lr);
         set(&mut recipe.optim.mini_batch, &self.mini_batch);
         set(&mut recipe.optim.micro_batch, &self.micro_batch);
+        set(
+            &mut recipe.optim.activation_checkpointing,
+            &self.activation_checkpointing,
+        );
         set(&mut recipe.schedule.seed, &self.seed);
         set(&mut recipe.trial.gamma_traj, &self.gamma_traj);
         set(&mut recipe.schedule.val_task_draw, &self.val_task_draw);

@@ -1104,6 +1104,21 @@ mod tests {
     }
 
     #[test]
+    fn activation_checkpointing_defaults_to_auto_and_round_trips_when_set() {
+        let mut r = Recipe::builtin("keydoor").unwrap();
+        assert_eq!(r.optim.activation_checkpointing, Checkpointing::Auto);
+        assert!(!r.to_toml().unwrap().contains("activation_checkpointing"));
+        Overrides {
+            activation_checkpointing: Some(Checkpointing::On),
+            ..Overrides::default()
+        }
+        .apply(&mut r);
+        assert_eq!(r.optim.activation_checkpointing, Checkpointing::On);
+        let back = Recipe::from_toml(&r.to_toml().unwrap(), "test").unwrap();
+        assert_eq!(back.optim.activation_checkpointing, Checkpointing::On);
+    }
+
+    #[test]
     fn every_recipe_key_is_documented() {
         let doc = include_str!("../../../docs/recipes.md");
         let sections = [

@@ -156,7 +156,9 @@ fn memory_plan(
     device: &Device,
     dtype: DType,
 ) -> Result<bool, TrainError> {
-    use lamer_policy::memory::{PlanInput, PlanMode, check_plan, device_name};
+    use lamer_policy::memory::{
+        Checkpointing, MemoryPlan, PlanInput, PlanMode, check_plan, device_name,
+    };
     let l = &recipe.lengths;
     let input = PlanInput {
         config: lamer_policy::loading::ModelFiles::locate(dir)?.read_config()?,
@@ -176,6 +178,12 @@ fn memory_plan(
     eprintln!("memory plan on {}: {}", device_name(device), plan.summary());
     if let Some(warning) = warning {
         eprintln!("warning: {warning} (rows at the longest lengths may not fit)");
+    }
+    if plan.checkpointing && recipe.optim.activation_checkpointing == Checkpointing::Auto {
+        let kept = MemoryPlan::estimate(&input).peak() as f64 / (1u64 << 30) as f64;
+        eprintln!(
+            "activation checkpointing is on: keeping every layer's activations would need {kept:.2} GiB"
+        );
     }
     Ok(plan.checkpointing)
 }

@@ -1,7 +1,8 @@
 //! Activation checkpointing changes memory, not maths: on a tiny random
 //! model, in full and LoRA mode, the loss, every trainable's gradient and an
 //! AdamW step are the same with decoder layers recomputed in backward as
-//! with their activations kept.
+//! with their activations kept (f32 to 1e-5 of each gradient's scale; bf16
+//! to its resolution).
 
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Device, Tensor, Var};
@@ -14,16 +15,23 @@ const VOCAB: usize = 61;
 
 /// A model with weights ten times the usual init, so gradients are far from 0.
 fn model(tied: bool) -> Qwen3Model {
+    model_in(tied, DType::F32, false)
+}
+
+/// `biases`: every projection has one (as Qwen2's q/k/v, Llama's optional ones).
+fn model_in(tied: bool, dtype: DType, biases: bool) -> Qwen3Model {
     let mut config = Qwen3Config::test_tiny(VOCAB);
     config.num_hidden_layers = 3;
     config.tie_word_embeddings = tied;
+    config.attention_bias = biases;
+    config.mlp_bias = biases;
     let mut w = random_weights(&config, 7).unwrap();
     for (name, t) in w.iter_mut() {
         if !name.ends_with("norm.weight") {
             *t = t.affine(10.0, 0.0).unwrap();
         }
     }
-    let vb = VarBuilder::from_tensors(w, DType::F32, &Device::Cpu);
+    let vb = VarBuilder::from_tensors(w, dtype, &Device::Cpu);
     Qwen3Model::new(&config, vb).unwrap()
 }
 
@@ -130,8 +138,40 @@ fn full_fine_tuning_with_tied_embeddings_gradients_are_unchanged() {
 }
 
 #[test]
+fn projection_biases_get_the_same_gradients() {
+    let mut m = model_in(false, DType::F32, true);
+    let params = trainable(&mut m, TrainMode::Full);
+    assert!(
+        params
+            .named_vars()
+            .iter()
+            .any(|(n, _)| n.ends_with("q_proj.bias"))
+    );
+    let (l0, g0) = loss_and_grads(&mut m, false);
+    let (l1, g1) = loss_and_grads(&mut m, true);
+    assert_eq!(l0, l1);
+    assert_same_grads(params.named_vars(), &g0, &g1);
+}
+
+#[test]
 fn lora_gradients_are_unchanged() {
     same_everything(true, lora());
+}
+
+#[test]
+fn bf16_full_fine_tuning_gradients_agree_to_bf16_resolution() {
+    let mut m = model_in(false, DType::BF16, false);
+    let params = trainable(&mut m, TrainMode::Full);
+    let (l0, g0) = loss_and_grads(&mut m, false);
+    let (l1, g1) = loss_and_grads(&mut m, true);
+    assert_eq!(l0, l1, "the forward is unchanged");
+    for (name, var) in params.named_vars() {
+        let f32_of = |g: &GradStore| g.get(var).unwrap().to_dtype(DType::F32).unwrap();
+        let (a, b) = (f32_of(&g0), f32_of(&g1));
+        let diff = max_abs(&(&a - &b).unwrap());
+        // bf16 keeps 8 bits: sums taken in another order may differ by a few ulps.
+        assert!(diff <= 2e-2 * max_abs(&a).max(1e-3), "{name}: diff {diff}");
+    }
 }
 
 /// One clipped AdamW step from a fresh copy of the model; the updated values.

@@ -128,8 +128,10 @@ pub(crate) fn checkpointed_layer(
     constants: &LayerConstants,
 ) -> Result<Tensor> {
     let params = layer_params(layer);
-    let (layer, k) = (layer.clone(), constants.clone());
-    checkpoint(x, params, move |x| layer.forward(x, &k, None, Pass::Train))
+    let (layer, shared) = (layer.clone(), constants.clone());
+    checkpoint(x, params, move |x| {
+        layer.forward(x, &shared, None, Pass::Train)
+    })
 }
 
 /// Every tensor of `layer` that may be trained: norms, projection weights

@@ -312,16 +312,17 @@ impl DecoderLayer {
     pub(crate) fn forward(
         &self,
         x: &Tensor,
-        k: &LayerConstants,
+        shared: &LayerConstants,
         cache: Option<(&mut KvCache, usize)>,
         pass: Pass,
     ) -> Result<Tensor> {
-        let h = rms_norm(x, &self.input_layernorm, k.eps, pass)?;
+        let s = shared;
+        let h = rms_norm(x, &self.input_layernorm, s.eps, pass)?;
         let h = self
             .self_attn
-            .forward(&h, &k.cos, &k.sin, &k.mask, cache, pass, k.score_budget)?;
+            .forward(&h, &s.cos, &s.sin, &s.mask, cache, pass, s.score_budget)?;
         let x = (x + h)?;
-        let h = rms_norm(&x, &self.post_attention_layernorm, k.eps, pass)?;
+        let h = rms_norm(&x, &self.post_attention_layernorm, s.eps, pass)?;
         Ok((&x + self.mlp.forward(&h)?)?)
     }
 }
@@ -430,7 +431,7 @@ impl Qwen3Model {
             .reshape((b, l, self.config.hidden_size))?;
         let (cos, sin) = self.rotary.at(positions)?;
         let eps = self.config.rms_norm_eps;
-        let k = LayerConstants {
+        let shared = LayerConstants {
             cos,
             sin,
             mask: mask.to_dtype(DType::F32)?,
@@ -440,9 +441,9 @@ impl Qwen3Model {
         let recompute = self.activation_checkpointing && pass == Pass::Train && cache.is_none();
         for (n, layer) in self.layers.iter().enumerate() {
             x = if recompute {
-                crate::activation_checkpoint::checkpointed_layer(layer, &x, &k)?
+                crate::activation_checkpoint::checkpointed_layer(layer, &x, &shared)?
             } else {
-                layer.forward(&x, &k, cache.as_deref_mut().map(|c| (c, n)), pass)?
+                layer.forward(&x, &shared, cache.as_deref_mut().map(|c| (c, n)), pass)?
             };
         }
         rms_norm(&x, &self.norm, eps, pass)

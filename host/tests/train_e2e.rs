@@ -10,6 +10,7 @@ use lamer_host::train::checkpoint::{POLICY_DIR, load_checkpoint};
 use lamer_host::train::recipe::{Algo, Overrides, Recipe, Scale};
 use lamer_host::train::trainer::{TrainOptions, train};
 use lamer_plugin::NativeEnv;
+use lamer_policy::memory::Checkpointing;
 
 fn tiny_recipe(steps: usize) -> Recipe {
     let mut recipe = Recipe::builtin("keydoor")
@@ -207,5 +208,39 @@ fn resumed_run_equals_uninterrupted_run_bitwise() {
                 x.step
             );
         }
+    }
+}
+
+#[test]
+fn activation_checkpointing_trains_the_same_weights() {
+    let env = NativeEnv::<KeyDoor>::new();
+    let run = |setting: Checkpointing| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut recipe = tiny_recipe(2);
+        recipe.optim.activation_checkpointing = setting;
+        let outcome = train(&env, TrainOptions::new(recipe, Algo::Lamer, dir.path())).unwrap();
+        let last = load_checkpoint(&dir.path().join("checkpoints")).unwrap();
+        (outcome.metrics, weights(&last.dir))
+    };
+    let (kept_metrics, kept) = run(Checkpointing::Off);
+    let (recomputed_metrics, recomputed) = run(Checkpointing::On);
+    let grad_norm = |ms: &[lamer_host::train::metrics::StepMetrics]| {
+        ms.iter()
+            .filter_map(|m| m.get("actor/grad_norm"))
+            .collect::<Vec<_>>()
+    };
+    let (a, b) = (grad_norm(&kept_metrics), grad_norm(&recomputed_metrics));
+    assert_eq!(a.len(), 2);
+    for (x, y) in a.iter().zip(&b) {
+        assert!((x - y).abs() <= 1e-5 * x.abs(), "grad norm {x} vs {y}");
+    }
+    assert_eq!(kept.len(), recomputed.len());
+    for ((name, x), (_, y)) in kept.iter().zip(&recomputed) {
+        let worst = x
+            .iter()
+            .zip(y)
+            .map(|(p, q)| (f32::from_bits(*p) - f32::from_bits(*q)).abs())
+            .fold(0f32, f32::max);
+        assert!(worst <= 1e-6, "{name}: {worst}");
     }
 }

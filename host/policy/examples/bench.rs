@@ -46,6 +46,13 @@ struct Args {
     lora_rank: usize,
     #[arg(long, default_value_t = 2)]
     repeats: usize,
+    /// Recompute decoder layers in backward in the training micro-step
+    /// (activation checkpointing).
+    #[arg(long)]
+    checkpoint: bool,
+    /// Decoder layers of the random config (default: the config's).
+    #[arg(long)]
+    layers: Option<usize>,
     /// Load these weights instead of random ones: a Hugging Face model
     /// directory, or `tiny` for the built-in tiny model (its directory is
     /// printed, so another framework can load the same weights).
@@ -83,7 +90,10 @@ fn main() -> Result<()> {
     let args = Args::parse();
     let device = parse_device(&args.device)?;
     let dtype = parse_dtype(&args.dtype)?;
-    let config = named_config(&args.config)?;
+    let mut config = named_config(&args.config)?;
+    if let Some(layers) = args.layers {
+        config.num_hidden_layers = layers;
+    }
     let mut options = BenchOptions::new(config, device.clone(), dtype);
     options.batch_sizes = args.batch.clone();
     options.prompt_len = args.prompt_len;
@@ -92,6 +102,7 @@ fn main() -> Result<()> {
     options.train_prompt_len = args.train_prompt_len;
     options.train_response_len = args.train_response_len;
     options.repeats = args.repeats;
+    options.activation_checkpointing = args.checkpoint;
     if let Some(spec) = &args.model {
         let dir = lamer_policy::ModelSource::parse(Some(spec)).resolve()?;
         println!("model dir: {}", dir.display());

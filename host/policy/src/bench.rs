@@ -37,6 +37,9 @@ pub struct BenchOptions {
     pub train_modes: Vec<TrainMode>,
     /// Timed repetitions (the best is reported).
     pub repeats: usize,
+    /// Recompute decoder layers in backward during the training micro-step
+    /// ([`crate::activation_checkpoint`]).
+    pub activation_checkpointing: bool,
     /// Load these weights (a Hugging Face model directory) instead of drawing
     /// random ones, e.g. to run the same weights as another framework.
     pub model_dir: Option<std::path::PathBuf>,
@@ -58,6 +61,7 @@ impl BenchOptions {
             train_response_len: 64,
             train_modes: vec![TrainMode::Lora(LoraConfig::default()), TrainMode::Full],
             repeats: 2,
+            activation_checkpointing: false,
             model_dir: None,
         }
     }
@@ -180,6 +184,7 @@ pub fn run(
 
     for mode in &options.train_modes {
         let mut model = model.clone();
+        model.set_activation_checkpointing(options.activation_checkpointing);
         let params = TrainableParams::new(&mut model, mode.clone(), 0)?;
         let mut opt = AdamW::new(params.named_vars(), AdamWConfig::default())?;
         let vars = params.vars();
@@ -192,10 +197,13 @@ pub fn run(
                     (p.prompt_ids, resp)
                 })
                 .collect();
-        let label = match mode {
+        let mut label = match mode {
             TrainMode::Full => "full".to_string(),
             TrainMode::Lora(c) => format!("LoRA r{}", c.rank),
         };
+        if options.activation_checkpointing {
+            label.push_str(", layers recomputed");
+        }
         // The best step, and its split into forward, backward and update.
         let mut phases: Option<[Duration; 3]> = None;
         let t = best_of(options.repeats, || {
@@ -211,7 +219,7 @@ pub fn run(
             let loss = (scores.logprobs.sum_all()? / scores.mask.sum_all()?)?.neg()?;
             dev.synchronize()?;
             let forward = start.elapsed();
-            let mut grads = loss.backward()?;
+            let mut grads = crate::activation_checkpoint::backward(&loss)?;
             dev.synchronize()?;
             let backward = start.elapsed() - forward;
             clip_grad_norm(&mut grads, &vars, 1.0)?;

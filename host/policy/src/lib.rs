@@ -21,6 +21,8 @@
 //! - [`scoring`]: training log-probs and entropies with gradients;
 //! - [`trainable`], [`lora`], [`optim`]: what a trainer updates, PEFT adapters,
 //!   AdamW with checkpointable state, gradient clipping;
+//! - [`activation_checkpoint`]: recompute decoder layers in backward instead
+//!   of keeping their activations, and the [`backward`] trainers call;
 //! - [`tiny`]: the built-in tiny model, the default when no model is given;
 //! - [`attention`]: attention that materialises one score tensor per block;
 //! - [`manual_grad`]: backward passes written by hand for fused forwards;
@@ -34,6 +36,7 @@
 //! - [`parity`]: outputs recorded from Hugging Face `transformers`/PEFT and
 //!   the check that ours match them.
 
+pub mod activation_checkpoint;
 pub mod allocator;
 pub mod attention;
 pub mod bench;
@@ -65,6 +68,7 @@ pub mod trainable;
 mod types;
 mod vector_math;
 
+pub use activation_checkpoint::backward;
 pub use config::Qwen3Config;
 pub use error::PolicyError;
 pub use llm::{LlmPolicy, ModelSource};

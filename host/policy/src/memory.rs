@@ -11,7 +11,10 @@
 //! - **activations** the training forward keeps for the backward pass, per
 //!   micro-batch: per token and layer the projections, norms and MLP
 //!   intermediates, plus the attention scores and probabilities
-//!   (`rows × heads × L²` twice) — and the f32 logits of response tokens;
+//!   (`rows × heads × L²` twice) — and the f32 logits of response tokens.
+//!   With **activation checkpointing** ([`crate::activation_checkpoint`])
+//!   only every layer's input is kept, plus one layer's full activations
+//!   while that layer is recomputed in backward;
 //! - **KV cache** of the rollout: keys and values of every layer for every
 //!   generating row at prompt + `max_new_tokens`, plus the prefill's
 //!   transient buffers.
@@ -20,8 +23,13 @@
 //! state plus the larger of (gradients + activations) and (KV cache +
 //! generation buffers). The figures are estimates (allocator slack, fragmentation and
 //! the framework's own workspace come on top), hence [`HEADROOM`].
+//!
+//! [`Checkpointing::Auto`] (the default) turns checkpointing on exactly when
+//! the plan without it does not fit: recomputing costs about one more forward
+//! per step, so a run that fits keeps its activations.
 
 use candle_core::{DType, Device};
+use serde::{Deserialize, Serialize};
 
 use crate::PolicyError;
 use crate::attention::DEFAULT_SCORE_BUDGET;
@@ -41,6 +49,32 @@ pub enum PlanMode {
     Lora {
         rank: usize,
     },
+}
+
+/// Whether the training forward recomputes decoder layers in backward.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Checkpointing {
+    /// On when the plan does not fit without it.
+    #[default]
+    Auto,
+    On,
+    Off,
+}
+
+impl std::str::FromStr for Checkpointing {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(Checkpointing::Auto),
+            "on" => Ok(Checkpointing::On),
+            "off" => Ok(Checkpointing::Off),
+            other => Err(format!(
+                "activation checkpointing {other:?}: use auto, on or off"
+            )),
+        }
+    }
 }
 
 /// The shape of a run.
@@ -71,6 +105,8 @@ pub struct MemoryPlan {
     pub optimizer: u64,
     pub activations: u64,
     pub kv_cache: u64,
+    /// The activations assume decoder layers recomputed in backward.
+    pub checkpointing: bool,
 }
 
 fn bytes(dtype: DType) -> u64 {
@@ -92,8 +128,14 @@ fn parameter_counts(config: &Qwen3Config, rank: usize) -> (u64, u64) {
 }
 
 impl MemoryPlan {
-    /// Estimates the plan of `input`.
+    /// Estimates the plan of `input` without activation checkpointing.
     pub fn estimate(input: &PlanInput) -> Self {
+        Self::estimate_with(input, false)
+    }
+
+    /// Estimates the plan of `input`, with decoder layers recomputed in
+    /// backward when `checkpointing`.
+    pub fn estimate_with(input: &PlanInput, checkpointing: bool) -> Self {
         let c = &input.config;
         let wb = bytes(input.dtype);
         let (params, lora) = parameter_counts(
@@ -111,7 +153,7 @@ impl MemoryPlan {
             }
             PlanMode::Lora { .. } => (lora * 4, lora * 8),
         };
-        let activations = training_activations(input);
+        let activations = training_activations(input, checkpointing);
         let kv_cache = generation_memory(input);
         MemoryPlan {
             weights,
@@ -119,6 +161,7 @@ impl MemoryPlan {
             optimizer,
             activations,
             kv_cache,
+            checkpointing,
         }
     }
 
@@ -131,14 +174,20 @@ impl MemoryPlan {
     pub fn summary(&self) -> String {
         let g = |b: u64| b as f64 / GIB;
         format!(
-            "peak {:.2} GiB = weights {:.2} + optimizer {:.2} + max(gradients {:.2} + activations {:.2}, KV cache {:.2})",
+            "peak {:.2} GiB = weights {:.2} + optimizer {:.2} + max(gradients {:.2} + activations {:.2}, KV cache {:.2}); activation checkpointing {}",
             g(self.peak()),
             g(self.weights),
             g(self.optimizer),
             g(self.gradients),
             g(self.activations),
-            g(self.kv_cache)
+            g(self.kv_cache),
+            if self.checkpointing { "on" } else { "off" }
         )
+    }
+
+    /// Whether the peak is within [`HEADROOM`] of `available` bytes.
+    pub fn fits(&self, available: u64) -> bool {
+        self.peak() <= (available as f64 * HEADROOM) as u64
     }
 
     /// Refuses a plan whose peak exceeds [`HEADROOM`] of `available` bytes,
@@ -149,8 +198,7 @@ impl MemoryPlan {
         available: u64,
         where_: &str,
     ) -> Result<(), PolicyError> {
-        let limit = (available as f64 * HEADROOM) as u64;
-        if self.peak() <= limit {
+        if self.fits(available) {
             return Ok(());
         }
         Err(PolicyError::MemoryPlan(format!(
@@ -172,7 +220,11 @@ impl MemoryPlan {
             ),
             (
                 self.activations,
-                "lower optim.micro_batch or the prompt/response lengths",
+                if self.checkpointing {
+                    "lower optim.micro_batch or the prompt/response lengths"
+                } else {
+                    "turn on activation checkpointing (--activation-checkpointing auto), or lower optim.micro_batch or the prompt/response lengths"
+                },
             ),
             (
                 self.kv_cache,
@@ -191,8 +243,30 @@ impl MemoryPlan {
     }
 }
 
-/// What the training forward keeps for backward, for one micro-batch.
-fn training_activations(input: &PlanInput) -> u64 {
+/// The plan `setting` chooses on a device with `available` bytes (unknown:
+/// auto keeps the activations).
+pub fn choose_plan(
+    input: &PlanInput,
+    setting: Checkpointing,
+    available: Option<u64>,
+) -> MemoryPlan {
+    match setting {
+        Checkpointing::On => MemoryPlan::estimate_with(input, true),
+        Checkpointing::Off => MemoryPlan::estimate(input),
+        Checkpointing::Auto => {
+            let kept = MemoryPlan::estimate(input);
+            match available {
+                Some(bytes) if !kept.fits(bytes) => MemoryPlan::estimate_with(input, true),
+                _ => kept,
+            }
+        }
+    }
+}
+
+/// What the training forward keeps for backward, for one micro-batch: every
+/// layer's activations, or with `checkpointing` every layer's input and one
+/// layer's activations (the one being recomputed).
+fn training_activations(input: &PlanInput, checkpointing: bool) -> u64 {
     let c = &input.config;
     let wb = bytes(input.dtype);
     let (h, i) = (c.hidden_size as u64, c.intermediate_size as u64);
@@ -207,7 +281,13 @@ fn training_activations(input: &PlanInput) -> u64 {
     let per_layer = (rows * l * per_token + scores) * wb;
     // f32 logits, log-softmax and its exp for the entropy.
     let logits = rows * input.response_tokens as u64 * c.vocab_size as u64 * 4 * 3;
-    per_layer * c.num_hidden_layers as u64 + logits
+    let layers = c.num_hidden_layers as u64;
+    if checkpointing {
+        let inputs = layers * rows * l * h * wb;
+        inputs + per_layer + logits
+    } else {
+        per_layer * layers + logits
+    }
 }
 
 /// The KV cache of a rollout and the prefill's transient buffers.
@@ -224,7 +304,8 @@ fn generation_memory(input: &PlanInput) -> u64 {
     cache + prefill + logits
 }
 
-/// Estimates the plan of `input` and checks it against `device`'s memory.
+/// Chooses the plan of `input` for `setting` (see [`choose_plan`]) and checks
+/// it against `device`'s memory.
 ///
 /// On a GPU a plan that does not fit is refused (the error is the one line to
 /// show). On the CPU the estimate is only reported: its activations assume
@@ -234,10 +315,12 @@ fn generation_memory(input: &PlanInput) -> u64 {
 /// on the CPU, the refusal it would have been.
 pub fn check_plan(
     input: &PlanInput,
+    setting: Checkpointing,
     device: &Device,
 ) -> Result<(MemoryPlan, Option<String>), PolicyError> {
-    let plan = MemoryPlan::estimate(input);
-    let Some(available) = device_memory(device) else {
+    let available = device_memory(device);
+    let plan = choose_plan(input, setting, available);
+    let Some(available) = available else {
         return Ok((plan, None));
     };
     match plan.check(input, available, &device_name(device)) {
@@ -353,6 +436,83 @@ mod tests {
         let plan = MemoryPlan::estimate(&lora);
         assert!(plan.optimizer < 1 << 30);
         plan.check(&lora, 80 << 30, "cuda:0").unwrap();
+    }
+
+    /// LoRA on Qwen3-4B with long rows: activations dominate.
+    fn long_rows() -> PlanInput {
+        PlanInput {
+            mode: PlanMode::Lora { rank: 16 },
+            micro_batch: 8,
+            train_tokens: 8192,
+            generation_rows: 16,
+            ..qwen3_4b_full()
+        }
+    }
+
+    /// Bytes for which a plan of `peak` bytes is exactly at the limit.
+    fn device_for(peak: u64) -> u64 {
+        (peak as f64 / HEADROOM).ceil() as u64 + 1
+    }
+
+    #[test]
+    fn checkpointing_keeps_layer_inputs_and_one_layer() {
+        let input = long_rows();
+        let kept = MemoryPlan::estimate(&input);
+        let recomputed = MemoryPlan::estimate_with(&input, true);
+        assert!(!kept.checkpointing && recomputed.checkpointing);
+        assert!(recomputed.activations * 10 < kept.activations);
+        let layers = input.config.num_hidden_layers as u64;
+        let per_layer_inputs = 8 * 8192 * input.config.hidden_size as u64 * 2;
+        assert!(recomputed.activations > layers * per_layer_inputs);
+        assert_eq!(kept.weights, recomputed.weights);
+    }
+
+    #[test]
+    fn auto_turns_checkpointing_on_only_when_the_plan_does_not_fit_without_it() {
+        let input = long_rows();
+        let kept = MemoryPlan::estimate(&input).peak();
+        let recomputed = MemoryPlan::estimate_with(&input, true).peak();
+        let roomy = device_for(kept);
+        assert!(!choose_plan(&input, Checkpointing::Auto, Some(roomy)).checkpointing);
+        assert!(!choose_plan(&input, Checkpointing::Auto, None).checkpointing);
+        let tight = device_for((kept + recomputed) / 2);
+        let plan = choose_plan(&input, Checkpointing::Auto, Some(tight));
+        assert!(plan.checkpointing);
+        plan.check(&input, tight, "cuda:0").unwrap();
+        assert!(plan.summary().ends_with("activation checkpointing on"));
+        // Forced settings are obeyed either way.
+        assert!(choose_plan(&input, Checkpointing::On, Some(roomy)).checkpointing);
+        let off = choose_plan(&input, Checkpointing::Off, Some(tight));
+        assert!(!off.checkpointing);
+        let err = off.check(&input, tight, "cuda:0").unwrap_err().to_string();
+        assert!(
+            err.contains("try: turn on activation checkpointing"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_plan_that_fits_neither_way_is_refused_with_what_to_change() {
+        let input = long_rows();
+        let small = device_for(MemoryPlan::estimate_with(&input, true).peak()) / 2;
+        let plan = choose_plan(&input, Checkpointing::Auto, Some(small));
+        assert!(plan.checkpointing, "auto still saves what it can");
+        let err = plan.check(&input, small, "cuda:0").unwrap_err().to_string();
+        assert!(!err.contains('\n'), "{err}");
+        assert!(err.contains("activation checkpointing on; try: "), "{err}");
+        assert!(!err.contains("turn on activation checkpointing"), "{err}");
+    }
+
+    #[test]
+    fn checkpointing_settings_parse() {
+        assert_eq!("auto".parse(), Ok(Checkpointing::Auto));
+        assert_eq!("off".parse(), Ok(Checkpointing::Off));
+        assert!(
+            "yes"
+                .parse::<Checkpointing>()
+                .unwrap_err()
+                .contains("auto, on or off")
+        );
     }
 
     #[test]

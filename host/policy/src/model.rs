@@ -306,6 +306,37 @@ pub(crate) struct DecoderLayer {
     pub(crate) post_attention_layernorm: Tensor,
 }
 
+/// What every decoder layer of one forward shares besides its input: the
+/// rotary tables at the batch's positions, the additive mask and settings.
+#[derive(Debug, Clone)]
+pub(crate) struct LayerConstants {
+    pub(crate) cos: Tensor,
+    pub(crate) sin: Tensor,
+    pub(crate) mask: Tensor,
+    pub(crate) eps: f64,
+    pub(crate) score_budget: usize,
+}
+
+impl DecoderLayer {
+    /// Pre-norm attention, then a pre-norm MLP, each added to the residual.
+    pub(crate) fn forward(
+        &self,
+        x: &Tensor,
+        shared: &LayerConstants,
+        cache: Option<(&mut KvCache, usize)>,
+        pass: Pass,
+    ) -> Result<Tensor> {
+        let s = shared;
+        let h = rms_norm(x, &self.input_layernorm, s.eps, pass)?;
+        let h = self
+            .self_attn
+            .forward(&h, &s.cos, &s.sin, &s.mask, cache, pass, s.score_budget)?;
+        let x = (x + h)?;
+        let h = rms_norm(&x, &self.post_attention_layernorm, s.eps, pass)?;
+        Ok((&x + self.mlp.forward(&h)?)?)
+    }
+}
+
 /// The Qwen3 causal language model.
 #[derive(Debug, Clone)]
 pub struct Qwen3Model {
@@ -320,6 +351,9 @@ pub struct Qwen3Model {
     device: Device,
     /// Inference attention materialises at most this many scores at once.
     score_budget: usize,
+    /// Recompute each decoder layer in backward instead of keeping its
+    /// activations ([`crate::activation_checkpoint`]).
+    activation_checkpointing: bool,
 }
 
 impl Qwen3Model {
@@ -357,6 +391,7 @@ impl Qwen3Model {
             dtype: vb.dtype(),
             device: vb.device().clone(),
             score_budget: DEFAULT_SCORE_BUDGET,
+            activation_checkpointing: false,
         })
     }
 
@@ -374,6 +409,17 @@ impl Qwen3Model {
     /// (`rows × heads × query block × keys`, at least one query per block).
     pub fn set_attention_score_budget(&mut self, elements: usize) {
         self.score_budget = elements.max(1);
+    }
+
+    /// Training forwards ([`Pass::Train`] without a cache) keep only each
+    /// decoder layer's input and recompute the layer in backward; gradients
+    /// then come from [`crate::activation_checkpoint::backward`]. Off by default.
+    pub fn set_activation_checkpointing(&mut self, on: bool) {
+        self.activation_checkpointing = on;
+    }
+
+    pub fn activation_checkpointing(&self) -> bool {
+        self.activation_checkpointing
     }
 
     /// Final-norm hidden states `(B, L, hidden)` of `input` `(B, L)` at
@@ -394,23 +440,21 @@ impl Qwen3Model {
             .index_select(&input.flatten_all()?, 0)?
             .reshape((b, l, self.config.hidden_size))?;
         let (cos, sin) = self.rotary.at(positions)?;
-        let mask = mask.to_dtype(DType::F32)?;
         let eps = self.config.rms_norm_eps;
+        let shared = LayerConstants {
+            cos,
+            sin,
+            mask: mask.to_dtype(DType::F32)?,
+            eps,
+            score_budget: self.score_budget,
+        };
+        let recompute = self.activation_checkpointing && pass == Pass::Train && cache.is_none();
         for (n, layer) in self.layers.iter().enumerate() {
-            let h = rms_norm(&x, &layer.input_layernorm, eps, pass)?;
-            let layer_cache = cache.as_deref_mut().map(|c| (c, n));
-            let h = layer.self_attn.forward(
-                &h,
-                &cos,
-                &sin,
-                &mask,
-                layer_cache,
-                pass,
-                self.score_budget,
-            )?;
-            x = (x + h)?;
-            let h = rms_norm(&x, &layer.post_attention_layernorm, eps, pass)?;
-            x = (&x + layer.mlp.forward(&h)?)?;
+            x = if recompute {
+                crate::activation_checkpoint::checkpointed_layer(layer, &x, &shared)?
+            } else {
+                layer.forward(&x, &shared, cache.as_deref_mut().map(|c| (c, n)), pass)?
+            };
         }
         rms_norm(&x, &self.norm, eps, pass)
     }

@@ -65,6 +65,12 @@ pub struct SftArgs {
     #[arg(long, default_value_t = 4)]
     pub micro_batch: usize,
 
+    /// Recompute decoder layers in backward instead of keeping their
+    /// activations: `auto` (when the memory plan does not fit without it),
+    /// `on` or `off` [default: the recipe's `optim.activation_checkpointing`, auto].
+    #[arg(long, value_name = "auto|on|off")]
+    pub activation_checkpointing: Option<lamer_policy::memory::Checkpointing>,
+
     /// Seed of the demonstrations' tasks, the random first attempts and the
     /// shuffling.
     #[arg(long, default_value_t = 0)]
@@ -91,6 +97,7 @@ pub fn run(args: SftArgs) -> anyhow::Result<()> {
     };
     let overrides = Overrides {
         env_config: (!env_config.is_empty()).then_some(env_config),
+        activation_checkpointing: args.activation_checkpointing,
         ..Overrides::default()
     };
     let mut recipe = effective_recipe(

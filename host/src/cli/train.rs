@@ -103,6 +103,11 @@ pub struct TrainArgs {
     /// [default: the recipe's `optim.micro_batch`].
     #[arg(long)]
     pub micro_batch: Option<usize>,
+    /// Recompute decoder layers in backward instead of keeping their
+    /// activations: `auto` (when the memory plan does not fit without it),
+    /// `on` or `off` [default: the recipe's `optim.activation_checkpointing`, auto].
+    #[arg(long, value_name = "auto|on|off")]
+    pub activation_checkpointing: Option<lamer_policy::memory::Checkpointing>,
     /// γ_traj, the discount across attempts of the cross-episode return [default:
     /// the recipe's `trial.gamma_traj`].
     #[arg(long)]
@@ -162,6 +167,7 @@ impl TrainArgs {
             lr: self.lr,
             mini_batch: self.mini_batch,
             micro_batch: self.micro_batch,
+            activation_checkpointing: self.activation_checkpointing,
             seed: self.seed,
             gamma_traj: self.gamma_traj,
             val_task_draw: None,

@@ -33,6 +33,7 @@
 
 use std::path::Path;
 
+use lamer_policy::memory::Checkpointing;
 use serde::{Deserialize, Serialize};
 
 use super::advantages::Estimator;
@@ -279,6 +280,15 @@ pub struct OptimSection {
     /// Train LoRA adapters of this shape instead of all weights.
     #[serde(default)]
     pub lora: Option<LoraSection>,
+    /// Recompute decoder layers in backward instead of keeping their
+    /// activations: `auto` (when the memory plan needs it), `on` or `off`.
+    /// It changes memory and time, not the update.
+    #[serde(default, skip_serializing_if = "is_auto")]
+    pub activation_checkpointing: Checkpointing,
+}
+
+fn is_auto(c: &Checkpointing) -> bool {
+    *c == Checkpointing::Auto
 }
 
 fn default_beta1() -> f64 {
@@ -390,6 +400,7 @@ pub struct Overrides {
     pub lr: Option<f64>,
     pub mini_batch: Option<usize>,
     pub micro_batch: Option<usize>,
+    pub activation_checkpointing: Option<Checkpointing>,
     pub seed: Option<u64>,
     pub gamma_traj: Option<f64>,
     /// Which held-out tasks each validation plays (`[scale]` only: the tiny
@@ -447,6 +458,10 @@ impl Overrides {
         set(&mut recipe.optim.lr, &self.lr);
         set(&mut recipe.optim.mini_batch, &self.mini_batch);
         set(&mut recipe.optim.micro_batch, &self.micro_batch);
+        set(
+            &mut recipe.optim.activation_checkpointing,
+            &self.activation_checkpointing,
+        );
         set(&mut recipe.schedule.seed, &self.seed);
         set(&mut recipe.trial.gamma_traj, &self.gamma_traj);
         set(&mut recipe.schedule.val_task_draw, &self.val_task_draw);
@@ -1086,6 +1101,21 @@ mod tests {
             .step_by(2)
             .map(String::from)
             .collect()
+    }
+
+    #[test]
+    fn activation_checkpointing_defaults_to_auto_and_round_trips_when_set() {
+        let mut r = Recipe::builtin("keydoor").unwrap();
+        assert_eq!(r.optim.activation_checkpointing, Checkpointing::Auto);
+        assert!(!r.to_toml().unwrap().contains("activation_checkpointing"));
+        Overrides {
+            activation_checkpointing: Some(Checkpointing::On),
+            ..Overrides::default()
+        }
+        .apply(&mut r);
+        assert_eq!(r.optim.activation_checkpointing, Checkpointing::On);
+        let back = Recipe::from_toml(&r.to_toml().unwrap(), "test").unwrap();
+        assert_eq!(back.optim.activation_checkpointing, Checkpointing::On);
     }
 
     #[test]

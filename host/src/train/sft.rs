@@ -428,7 +428,7 @@ fn sft_update(
             .and_then(|t| t.sum_all())
             .and_then(|t| t.affine(-1.0 / total as f64, 0.0))
             .map_err(candle)?;
-        let micro_grads = nll.backward().map_err(candle)?;
+        let micro_grads = lamer_policy::backward(&nll)?;
         super::update::accumulate(&mut grads, &micro_grads, &vars).map_err(candle)?;
         loss += nll.to_scalar::<f32>().map_err(candle)? as f64;
     }

@@ -148,13 +148,17 @@ pub struct Learner {
 }
 
 /// Prints the run's memory plan and refuses one that cannot fit the device.
+/// Returns whether the plan recomputes decoder layers in backward
+/// (`optim.activation_checkpointing`, on under `auto` when needed to fit).
 fn memory_plan(
     dir: &Path,
     recipe: &Recipe,
     device: &Device,
     dtype: DType,
-) -> Result<(), TrainError> {
-    use lamer_policy::memory::{PlanInput, PlanMode, check_plan, device_name};
+) -> Result<bool, TrainError> {
+    use lamer_policy::memory::{
+        Checkpointing, MemoryPlan, PlanInput, PlanMode, check_plan, device_name,
+    };
     let l = &recipe.lengths;
     let input = PlanInput {
         config: lamer_policy::loading::ModelFiles::locate(dir)?.read_config()?,
@@ -170,12 +174,18 @@ fn memory_plan(
         generation_tokens: l.max_prompt_tokens + l.max_new_tokens,
         prefill_token_budget: 16_384,
     };
-    let (plan, warning) = check_plan(&input, device)?;
+    let (plan, warning) = check_plan(&input, recipe.optim.activation_checkpointing, device)?;
     eprintln!("memory plan on {}: {}", device_name(device), plan.summary());
     if let Some(warning) = warning {
         eprintln!("warning: {warning} (rows at the longest lengths may not fit)");
     }
-    Ok(())
+    if plan.checkpointing && recipe.optim.activation_checkpointing == Checkpointing::Auto {
+        let kept = MemoryPlan::estimate(&input).peak() as f64 / (1u64 << 30) as f64;
+        eprintln!(
+            "activation checkpointing is on: keeping every layer's activations would need {kept:.2} GiB"
+        );
+    }
+    Ok(plan.checkpointing)
 }
 
 impl Learner {
@@ -188,8 +198,11 @@ impl Learner {
     ) -> Result<Self, TrainError> {
         let source = ModelSource::parse(model);
         let source_dir = source.resolve()?;
-        memory_plan(&source_dir, recipe, device, dtype)?;
+        let checkpointing = memory_plan(&source_dir, recipe, device, dtype)?;
         let mut policy = LlmPolicy::from_source(&source, device, dtype)?;
+        policy
+            .model_mut()
+            .set_activation_checkpointing(checkpointing);
         let mode = match &recipe.optim.lora {
             Some(l) => TrainMode::Lora(LoraConfig {
                 rank: l.rank,

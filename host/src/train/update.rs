@@ -216,7 +216,8 @@ pub fn ppo_update(
                     &config.ppo,
                     tokens as f64,
                 )?;
-                let grads = out.loss.backward()?;
+                // Also collects the gradients of checkpointed layers.
+                let grads = lamer_policy::backward(&out.loss)?;
                 accumulate(&mut acc, &grads, vars)?;
                 pg += out.pg_loss_sum;
                 ent += out.entropy_sum;

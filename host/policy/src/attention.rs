@@ -420,12 +420,20 @@ fn softmax_rows_f32(scores: &mut [f32], t: usize, mask: &[f32], index: &MaskInde
     if t == 0 {
         return;
     }
+    let row = |(row, values): (usize, &mut [f32])| {
+        softmax_row(values, &mask[index.row(row)..][..t], scale)
+    };
+    if scores.len() < 2 * MIN_ELEMENTS_PER_TASK {
+        // A decode step's few rows: handing them to the pool costs more.
+        scores.chunks_mut(t).enumerate().for_each(row);
+        return;
+    }
     let per_task = (MIN_ELEMENTS_PER_TASK / t).max(1);
     scores
         .par_chunks_mut(t)
         .with_min_len(per_task)
         .enumerate()
-        .for_each(|(row, values)| softmax_row(values, &mask[index.row(row)..][..t], scale));
+        .for_each(row);
 }
 
 impl MaskedSoftmax {

@@ -34,6 +34,9 @@ pub fn matmul(a: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
 
 struct CpuMatmul;
 
+/// Below this many multiply-adds a product runs on the calling thread.
+const SERIAL_WORK: usize = 1 << 18;
+
 /// The output pointer, shared by the threads that write disjoint products.
 #[derive(Clone, Copy)]
 struct Output(*mut f32);
@@ -134,7 +137,11 @@ impl CustomOp2 for CpuMatmul {
             }
         };
         let threads = rayon::current_num_threads();
-        if batches >= threads && batches > 1 {
+        if batches * m * n * k < SERIAL_WORK {
+            // A decode step's products: handing them to the pool costs more
+            // (a futex wake and yields per call) than computing them here.
+            (0..batches).for_each(|i| product(i, Parallelism::None));
+        } else if batches >= threads && batches > 1 {
             (0..batches)
                 .into_par_iter()
                 .for_each(|i| product(i, Parallelism::None));

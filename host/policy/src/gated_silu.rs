@@ -90,6 +90,10 @@ fn forward_chunk_dispatch(gate: &mut [f32], up: &[f32]) {
 }
 
 fn forward_in_place(gate: &mut [f32], up: &[f32]) {
+    if gate.len() <= PER_TASK {
+        // One task: run it here rather than hand it to the pool.
+        return forward_chunk_dispatch(gate, up);
+    }
     gate.par_chunks_mut(PER_TASK)
         .zip(up.par_chunks(PER_TASK))
         .for_each(|(g, u)| forward_chunk_dispatch(g, u));

@@ -286,6 +286,7 @@ mod tests {
     use candle_core::{DType, Device};
 
     use super::*;
+    use crate::test_values::max_diff;
 
     /// `tanh(x W) ⊙ x + b`, a block with two parameters and a residual-like
     /// use of its input.
@@ -314,19 +315,6 @@ mod tests {
             };
         }
         h.sqr().unwrap().sum_all().unwrap()
-    }
-
-    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar()
-            .unwrap()
     }
 
     #[test]

@@ -592,6 +592,7 @@ impl InplaceOp2 for SoftmaxBackward {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_values::{max_diff, random};
 
     fn reference_softmax(x: &[f32], mask: &[f32], scale: f32) -> Vec<f32> {
         let y: Vec<f64> = x
@@ -641,21 +642,6 @@ mod tests {
         }
     }
 
-    /// Random values from a fixed seed.
-    fn random(shape: &[usize], seed: u64) -> Tensor {
-        let n: usize = shape.iter().product();
-        let mut state = seed | 1;
-        let data: Vec<f32> = (0..n)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                (state >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-            })
-            .collect();
-        Tensor::from_vec(data, shape, &candle_core::Device::Cpu).unwrap()
-    }
-
     #[test]
     fn the_manual_backward_equals_autograd_through_the_composed_ops() {
         use candle_core::Var;
@@ -702,16 +688,7 @@ mod tests {
             .unwrap()
             .reshape((b, l, h * hd))
             .unwrap();
-        let diff = |a: &Tensor, b: &Tensor| {
-            (a - b)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap()
-        };
+        let diff = max_diff;
         assert!(
             diff(&fused, &reference) < 1e-5,
             "outputs: {}",

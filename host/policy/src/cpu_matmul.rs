@@ -162,32 +162,12 @@ impl CustomOp2 for CpuMatmul {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_values::{max_diff, random};
     use candle_core::{Device, Var};
-
-    fn random(shape: &[usize], seed: u64) -> Tensor {
-        let n: usize = shape.iter().product();
-        let mut state = seed | 1;
-        let data: Vec<f32> = (0..n)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                (state >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-            })
-            .collect();
-        Tensor::from_vec(data, shape, &Device::Cpu).unwrap()
-    }
 
     fn assert_same(a: &Tensor, b: &Tensor) {
         assert_eq!(a.dims(), b.dims());
-        let d: f32 = (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar()
-            .unwrap();
+        let d = max_diff(a, b);
         assert!(d < 1e-5, "max diff {d}");
     }
 

@@ -139,31 +139,12 @@ impl InplaceOp2 for GatedSilu {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candle_core::{Device, Var};
+    use crate::test_values::max_diff;
 
     fn random(n: usize, seed: u64, spread: f32) -> Tensor {
-        let mut state = seed | 1;
-        let data: Vec<f32> = (0..n)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                ((state >> 40) as f32 / (1u64 << 23) as f32 - 1.0) * spread
-            })
-            .collect();
-        Tensor::from_vec(data, (n / 10, 10), &Device::Cpu).unwrap()
+        (crate::test_values::random(&[n / 10, 10], seed) * spread as f64).unwrap()
     }
-
-    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar()
-            .unwrap()
-    }
+    use candle_core::Var;
 
     #[test]
     fn inference_and_training_equal_candles_silu_times_up() {

@@ -60,6 +60,8 @@ pub mod parity;
 pub mod sampling;
 pub mod scoring;
 mod scripted;
+#[cfg(test)]
+mod test_values;
 pub mod threads;
 pub mod tiny;
 pub mod tokenizer;

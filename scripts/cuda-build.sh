@@ -98,9 +98,14 @@ for bin in release/lamer-host release/examples/bench; do
   strip -o "$DIST/$name" "$CARGO_TARGET_DIR/$bin"
   xz -9 -T0 -f "$DIST/$name"
 done
-if ls "$REPO"/target/wasm32-wasip2/plugin/*.wasm >/dev/null 2>&1; then
-  cp "$REPO"/target/wasm32-wasip2/plugin/*.wasm "$DIST/plugins/"
-fi
+# The plugins: built by `scripts/build.sh` (target/wasm32-wasip2) or by the
+# test build (target/plugins/wasm32-wasip2); scripts/gpu-check.sh needs sokoban.
+for dir in "$REPO"/target/wasm32-wasip2/plugin "$REPO"/target/plugins/wasm32-wasip2/plugin; do
+  if ls "$dir"/*.wasm >/dev/null 2>&1; then
+    cp "$dir"/*.wasm "$DIST/plugins/"
+  fi
+done
+[ -f "$DIST/plugins/sokoban.wasm" ] || echo "warning: no sokoban.wasm in $DIST/plugins (run scripts/build.sh)" >&2
 cp "$REPO/scripts/gpu-launch.sh" "$DIST/"
 du -b "$DIST"/* "$DIST"/plugins/* 2>/dev/null | sort -n
 echo "transfer size: $(du -cb "$DIST" | tail -n1 | cut -f1) bytes (limit 67108864)"

@@ -8,7 +8,9 @@
 # every generation batch of the rollout
 #   (a) with no sharing, (b) with identical prompts prefilled once (what
 #   `generate` does; "padded": as it computes them, left-padded to the
-#   longest), (c) with every distinct token prefix once (a prefix tree).
+#   longest), (b2) the batch's common prefix once plus each distinct prompt's
+#   rest (the simplest sharing), (c) with every distinct token prefix once (a
+#   prefix tree).
 # It prints one table row per environment; a prefix tree pays if (c) is
 # materially below (b).
 #
@@ -39,16 +41,18 @@ python3 - "$OUT" "$@" <<'PY'
 import json, sys
 
 out, envs = sys.argv[1], sys.argv[2:]
-print("| env | batches | rows | (a) no sharing | (b) dedupe | (b) padded | (c) prefix tree | (c)/(b) | (c)/(a) |")
-print("|---|---|---|---|---|---|---|---|---|")
+print("| env | batches | rows | (a) no sharing | (b) dedupe | (b) padded | (b2) batch prefix "
+      "| (c) prefix tree | (b2)/(b) | (c)/(b) | (c)/(a) |")
+print("|---|---|---|---|---|---|---|---|---|---|---|")
 for env in envs:
     with open(f"{out}/{env}/metrics.jsonl") as f:
         m = json.loads(f.readline())
     a = m["prefill/prompt_tokens"]
     b = m["prefill/dedup_tokens"]
     bp = m["prefill/dedup_padded_tokens"]
+    b2 = m["prefill/batch_prefix_tokens"]
     c = m["prefill/prefix_tree_tokens"]
     rows = m["prefill/rows"]
     print(f"| {env} | {m['prefill/batches']:.0f} | {rows:.0f} | {a:,.0f} | {b:,.0f} | {bp:,.0f} | "
-          f"{c:,.0f} | {c / b:.2f} | {c / a:.2f} |")
+          f"{b2:,.0f} | {c:,.0f} | {b2 / b:.2f} | {c / b:.2f} | {c / a:.2f} |")
 PY

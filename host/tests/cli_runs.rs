@@ -467,4 +467,6 @@ fn train_logs_what_a_prefix_tree_would_share_in_prefill() {
         "the first turn's two identical prompts count once: {step}"
     );
     assert!(c <= b && b <= padded, "{step}");
+    let batch_prefix = get("prefill/batch_prefix_tokens");
+    assert!(c <= batch_prefix && batch_prefix <= b, "{step}");
 }

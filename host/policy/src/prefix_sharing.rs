@@ -10,6 +10,9 @@
 //! - **exact duplicates** (what [`crate::generation::generate`] does): each
 //!   distinct prompt once, fanned out to its rows — also as the implementation
 //!   computes it, every distinct prompt left-padded to the longest;
+//! - **batch prefix**: the longest prefix common to the whole batch once,
+//!   then each distinct prompt's rest — the simplest sharing to build (one
+//!   prefill of the prefix, its KV copied to every row);
 //! - **prefix tree**: every distinct token prefix once, i.e. the number of
 //!   nodes of a trie holding all the prompts, as a KV cache shared along
 //!   common prefixes would compute.
@@ -38,6 +41,8 @@ pub struct PrefillSharing {
     pub dedup_tokens: u64,
     /// As the dedupe computes it: distinct prompts × the longest prompt.
     pub dedup_padded_tokens: u64,
+    /// The batch's common prefix once, plus each distinct prompt's rest.
+    pub batch_prefix_tokens: u64,
     /// Every distinct prefix once: the trie's node count.
     pub prefix_tree_tokens: u64,
 }
@@ -54,6 +59,15 @@ impl PrefillSharing {
             prompt_tokens: prompts.iter().map(|p| p.len() as u64).sum(),
             ..Default::default()
         };
+        // Sorted, the first and last prompts share the least: their common
+        // prefix is the whole batch's.
+        let common = match (sorted.first(), sorted.last()) {
+            (Some(first), Some(last)) => common_prefix(first, last),
+            _ => 0,
+        };
+        if !sorted.is_empty() {
+            out.batch_prefix_tokens = common as u64;
+        }
         let mut previous: Option<&[u32]> = None;
         for prompt in sorted {
             let shared = previous.map_or(0, |p| common_prefix(p, prompt));
@@ -61,6 +75,7 @@ impl PrefillSharing {
             if previous != Some(prompt) {
                 out.dedup_tokens += prompt.len() as u64;
                 out.dedup_padded_tokens += width;
+                out.batch_prefix_tokens += (prompt.len() - common) as u64;
             }
             previous = Some(prompt);
         }
@@ -87,6 +102,7 @@ impl PrefillSharing {
         self.prompt_tokens += other.prompt_tokens;
         self.dedup_tokens += other.dedup_tokens;
         self.dedup_padded_tokens += other.dedup_padded_tokens;
+        self.batch_prefix_tokens += other.batch_prefix_tokens;
         self.prefix_tree_tokens += other.prefix_tree_tokens;
     }
 }
@@ -138,12 +154,14 @@ impl Policy for SharingMeter<'_> {
 mod tests {
     use super::*;
 
-    fn count(prompts: &[&[u32]]) -> (u64, u64, u64, u64) {
+    /// (none, dedupe, dedupe padded, batch prefix, prefix tree).
+    fn count(prompts: &[&[u32]]) -> (u64, u64, u64, u64, u64) {
         let s = PrefillSharing::of_batch(prompts);
         (
             s.prompt_tokens,
             s.dedup_tokens,
             s.dedup_padded_tokens,
+            s.batch_prefix_tokens,
             s.prefix_tree_tokens,
         )
     }
@@ -151,28 +169,35 @@ mod tests {
     #[test]
     fn identical_prompts_share_everything() {
         let p: &[u32] = &[1, 2, 3, 4];
-        assert_eq!(count(&[p, p, p]), (12, 4, 4, 4));
+        assert_eq!(count(&[p, p, p]), (12, 4, 4, 4, 4));
     }
 
     #[test]
     fn distinct_prompts_share_only_their_common_prefixes() {
         // Trie: 1-2-3, 1-2-4-5, 1-2-4-6, 7: nodes 1,2,3,4,5,6,7 = 7.
         let prompts: [&[u32]; 4] = [&[1, 2, 3], &[1, 2, 4, 5], &[7], &[1, 2, 4, 6]];
-        assert_eq!(count(&prompts), (12, 12, 16, 7));
+        assert_eq!(count(&prompts), (12, 12, 16, 12, 7));
     }
 
     #[test]
     fn a_prompt_that_prefixes_another_costs_nothing_more() {
         let prompts: [&[u32]; 3] = [&[5, 6, 7, 8], &[5, 6], &[5, 6, 7, 8]];
         // Distinct: [5,6,7,8] and [5,6]; the trie is the one chain of 4.
-        assert_eq!(count(&prompts), (10, 6, 8, 4));
+        assert_eq!(count(&prompts), (10, 6, 8, 4, 4));
     }
 
     #[test]
     fn no_common_prefix_means_no_saving() {
         let prompts: [&[u32]; 2] = [&[1, 2], &[2, 1]];
-        assert_eq!(count(&prompts), (4, 4, 4, 4));
-        assert_eq!(count(&[]), (0, 0, 0, 0));
+        assert_eq!(count(&prompts), (4, 4, 4, 4, 4));
+        assert_eq!(count(&[]), (0, 0, 0, 0, 0));
+    }
+
+    #[test]
+    fn a_shared_rules_prefix_counts_once_in_the_batch_prefix_and_the_tree() {
+        // Common prefix 9,9,9; the tree also shares the 2 of the last two.
+        let prompts: [&[u32]; 3] = [&[9, 9, 9, 1], &[9, 9, 9, 2, 3], &[9, 9, 9, 2, 4]];
+        assert_eq!(count(&prompts), (14, 14, 15, 3 + 1 + 2 + 2, 3 + 1 + 3));
     }
 
     #[test]

@@ -753,6 +753,10 @@ pub fn train(factory: &dyn EnvFactory, options: TrainOptions) -> Result<TrainOut
         m.set("prefill/prompt_tokens", sharing.prompt_tokens as f64);
         m.set("prefill/dedup_tokens", sharing.dedup_tokens as f64);
         m.set(
+            "prefill/batch_prefix_tokens",
+            sharing.batch_prefix_tokens as f64,
+        );
+        m.set(
             "prefill/dedup_padded_tokens",
             sharing.dedup_padded_tokens as f64,
         );

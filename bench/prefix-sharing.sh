@@ -17,7 +17,12 @@
 #   bench/prefix-sharing.sh [ENV...]     (default: sokoban webshop)
 #   env: TASKS (default 4), GROUP (default 8, the paper's G), LAMER_HOST
 #        (default target/release/lamer-host), PLUGINS (default
-#        target/plugins/wasm32-wasip2/plugin), OUT (default runs/prefix-sharing)
+#        target/plugins/wasm32-wasip2/plugin), OUT (default runs/prefix-sharing),
+#        MAX_TURNS (default: the recipe's; WebShop's 12 turns of history outgrow
+#        the tiny model's 4,096-token context in a reflection prompt: use 6),
+#        MODEL (default: the warm-started built-in model; a model directory,
+#        e.g. a cached ~/.cache/lamer/models/warm-<env>-*, played at the tiny
+#        scale — a changed recipe changes the warm start's cache key)
 # The first run of an environment pays for its warm start (minutes; cached).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,9 +35,14 @@ GROUP="${GROUP:-8}"
 mkdir -p "$OUT"
 # One rollout and its update; no validation (it would not count).
 printf '[schedule]\nval_before_train = false\n' >"$OUT/no-validation.toml"
+if [ -n "${MAX_TURNS:-}" ]; then
+  printf '[trial]\nmax_turns = %s\n' "$MAX_TURNS" >>"$OUT/no-validation.toml"
+fi
+MODEL_ARGS=()
+[ -z "${MODEL:-}" ] || MODEL_ARGS=(--model "$MODEL" --scale tiny)
 for env in "$@"; do
   echo "$env: 1 step, $TASKS tasks × group $GROUP" >&2
-  "$HOST" train --plugin "$PLUGINS/$env.wasm" --recipe "$OUT/no-validation.toml" \
+  "$HOST" train --plugin "$PLUGINS/$env.wasm" --recipe "$OUT/no-validation.toml" "${MODEL_ARGS[@]}" \
     --steps 1 --tasks-per-step "$TASKS" --group-size "$GROUP" --val-every 0 \
     --out "$OUT/$env" --overwrite --no-progress >"$OUT/$env.log" 2>&1 ||
     { cat "$OUT/$env.log" >&2; exit 1; }

@@ -84,8 +84,11 @@ source "$VENV/cuda-env.sh"
 nvcc --version | tail -n2
 
 cd "$REPO"
-cargo build --release -p lamer-host --features cuda "$@"
-cargo build --release -p lamer-policy --features cuda --example bench "$@"
+# One invocation for both: built separately, the bench example's package
+# resolves its dependencies' features differently and candle-kernels (most of
+# the half-hour) is built a second time.
+cargo build --release -p lamer-host -p lamer-policy --features lamer-host/cuda,lamer-policy/cuda \
+  --bin lamer-host --example bench "$@"
 echo "built $CARGO_TARGET_DIR/release/lamer-host and examples/bench (source $VENV/cuda-env.sh before running)"
 
 # Pack for a machine that has the driver and a Python environment with the

@@ -84,8 +84,11 @@ source "$VENV/cuda-env.sh"
 nvcc --version | tail -n2
 
 cd "$REPO"
-cargo build --release -p lamer-host --features cuda "$@"
-cargo build --release -p lamer-policy --features cuda --example bench "$@"
+# One invocation for both: built separately, the bench example's package
+# resolves its dependencies' features differently and candle-kernels (most of
+# the half-hour) is built a second time.
+cargo build --release -p lamer-host -p lamer-policy --features lamer-host/cuda,lamer-policy/cuda \
+  --bin lamer-host --example bench "$@"
 echo "built $CARGO_TARGET_DIR/release/lamer-host and examples/bench (source $VENV/cuda-env.sh before running)"
 
 # Pack for a machine that has the driver and a Python environment with the
@@ -98,9 +101,14 @@ for bin in release/lamer-host release/examples/bench; do
   strip -o "$DIST/$name" "$CARGO_TARGET_DIR/$bin"
   xz -9 -T0 -f "$DIST/$name"
 done
-if ls "$REPO"/target/wasm32-wasip2/plugin/*.wasm >/dev/null 2>&1; then
-  cp "$REPO"/target/wasm32-wasip2/plugin/*.wasm "$DIST/plugins/"
-fi
+# The plugins: built by `scripts/build.sh` (target/wasm32-wasip2) or by the
+# test build (target/plugins/wasm32-wasip2); scripts/gpu-check.sh needs sokoban.
+for dir in "$REPO"/target/wasm32-wasip2/plugin "$REPO"/target/plugins/wasm32-wasip2/plugin; do
+  if ls "$dir"/*.wasm >/dev/null 2>&1; then
+    cp "$dir"/*.wasm "$DIST/plugins/"
+  fi
+done
+[ -f "$DIST/plugins/sokoban.wasm" ] || echo "warning: no sokoban.wasm in $DIST/plugins (run scripts/build.sh)" >&2
 cp "$REPO/scripts/gpu-launch.sh" "$DIST/"
 du -b "$DIST"/* "$DIST"/plugins/* 2>/dev/null | sort -n
 echo "transfer size: $(du -cb "$DIST" | tail -n1 | cut -f1) bytes (limit 67108864)"

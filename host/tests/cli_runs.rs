@@ -410,3 +410,63 @@ fn a_recipe_longer_than_the_host_turn_cap_is_refused_before_any_work() {
         "no run directory was made"
     );
 }
+
+#[test]
+fn train_logs_what_a_prefix_tree_would_share_in_prefill() {
+    let dir = tempfile::tempdir().unwrap();
+    // Group 2: both trials of the task see the identical first prompt.
+    let plugin = keydoor();
+    let run = host(
+        dir.path(),
+        &[
+            "train",
+            "--plugin",
+            &plugin,
+            "--out",
+            "run",
+            "--steps",
+            "1",
+            "--tasks-per-step",
+            "1",
+            "--group-size",
+            "2",
+            "--val-tasks",
+            "1",
+            "--max-new-tokens",
+            "8",
+            "--quiet",
+            "--warm-start",
+            "off",
+        ],
+    );
+    assert!(run.status.success(), "{}", stderr(&run));
+    let metrics = std::fs::read_to_string(dir.path().join("run/metrics.jsonl")).unwrap();
+    // Step 0 is the validation before training; step 1 has the rollout.
+    let step: serde_json::Value = metrics
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|m| m["step"] == 1)
+        .expect("a step-1 record");
+    let get = |k: &str| {
+        step[k]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{k} missing: {step}"))
+    };
+    let (a, b, padded, c) = (
+        get("prefill/prompt_tokens"),
+        get("prefill/dedup_tokens"),
+        get("prefill/dedup_padded_tokens"),
+        get("prefill/prefix_tree_tokens"),
+    );
+    assert!(
+        get("prefill/batches") >= 1.0 && get("prefill/rows") >= 2.0,
+        "{step}"
+    );
+    assert!(
+        b < a,
+        "the first turn's two identical prompts count once: {step}"
+    );
+    assert!(c <= b && b <= padded, "{step}");
+    let batch_prefix = get("prefill/batch_prefix_tokens");
+    assert!(c <= batch_prefix && batch_prefix <= b, "{step}");
+}

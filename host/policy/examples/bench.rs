@@ -4,6 +4,11 @@
 //!   cargo run --release -p lamer-policy --example bench
 //! GPU (random Qwen3-4B weights; see scripts/cuda-build.sh):
 //!   bench --config qwen3-4b --device cuda:0 --dtype bf16 --batch 1,32,128
+//! The same random weights for another framework (a Hugging Face directory):
+//!   bench --config qwen3-4b --device cuda:0 --dtype bf16 --save-model DIR
+//! `--format jsonl` prints one JSON object per line instead of the table, each
+//! figure as it is measured (so a run stopped by a timeout keeps what it
+//! measured), for scripts (scripts/gpu-check.sh).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -26,9 +31,9 @@ struct Args {
     /// f32, bf16 or f16.
     #[arg(long, default_value = "f32")]
     dtype: String,
-    /// Batch sizes for prefill and decode.
+    /// Batch sizes for prefill and decode (empty for none).
     #[arg(long, value_delimiter = ',', default_value = "1,32")]
-    batch: Vec<usize>,
+    batch: Vec<String>,
     #[arg(long, default_value_t = 256)]
     prompt_len: usize,
     #[arg(long, default_value_t = 32)]
@@ -58,10 +63,28 @@ struct Args {
     /// printed, so another framework can load the same weights).
     #[arg(long)]
     model: Option<String>,
+    /// Write a random-initialised model of --config in --dtype (with the
+    /// tiny model's tokenizer) as a Hugging Face directory here, then stop.
+    #[arg(long, value_name = "DIR")]
+    save_model: Option<std::path::PathBuf>,
+    /// markdown (a table) or jsonl (one JSON object per figure, then one
+    /// summary object); either prints each figure as it is measured.
+    #[arg(long, default_value = "markdown")]
+    format: Format,
 }
 
-/// Polls `nvidia-smi` for the most GPU memory used while benchmarks run.
-fn poll_gpu_memory(stop: Arc<AtomicBool>, peak_mib: Arc<AtomicU64>) {
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq)]
+enum Format {
+    Markdown,
+    Jsonl,
+}
+
+/// Polls `nvidia-smi` for the GPU memory in use while benchmarks run. `peak`
+/// is the most seen since the last reset (each measurement resets it, so
+/// each gets its own peak); `overall` the most seen at all. nvidia-smi counts
+/// the whole device (our CUDA context and allocator cache included), which
+/// is what decides whether a run fits.
+fn poll_gpu_memory(stop: Arc<AtomicBool>, peak: Arc<AtomicU64>, overall: Arc<AtomicU64>) {
     while !stop.load(Ordering::Relaxed) {
         let out = std::process::Command::new("nvidia-smi")
             .args(["--query-gpu=memory.used", "--format=csv,noheader,nounits"])
@@ -74,7 +97,8 @@ fn poll_gpu_memory(stop: Arc<AtomicBool>, peak_mib: Arc<AtomicU64>) {
                     .next()
                     .and_then(|l| l.trim().parse::<u64>().ok())
                 {
-                    peak_mib.fetch_max(mib, Ordering::Relaxed);
+                    peak.fetch_max(mib, Ordering::Relaxed);
+                    overall.fetch_max(mib, Ordering::Relaxed);
                 }
             }
             Err(_) => return,
@@ -95,7 +119,15 @@ fn main() -> Result<()> {
         config.num_hidden_layers = layers;
     }
     let mut options = BenchOptions::new(config, device.clone(), dtype);
-    options.batch_sizes = args.batch.clone();
+    options.batch_sizes = args
+        .batch
+        .iter()
+        .filter(|b| !b.is_empty())
+        .map(|b| {
+            b.parse()
+                .with_context(|| format!("--batch: {b:?} is not a batch size"))
+        })
+        .collect::<Result<_>>()?;
     options.prompt_len = args.prompt_len;
     options.decode_tokens = args.decode_tokens;
     options.train_rows = args.train_rows;
@@ -105,7 +137,9 @@ fn main() -> Result<()> {
     options.activation_checkpointing = args.checkpoint;
     if let Some(spec) = &args.model {
         let dir = lamer_policy::ModelSource::parse(Some(spec)).resolve()?;
-        println!("model dir: {}", dir.display());
+        if args.format == Format::Markdown {
+            println!("model dir: {}", dir.display());
+        }
         options.config = lamer_policy::loading::ModelFiles::locate(&dir)?.read_config()?;
         options.model_dir = Some(dir);
     }
@@ -124,27 +158,86 @@ fn main() -> Result<()> {
         })
         .collect::<Result<_>>()?;
 
+    if let Some(dir) = &args.save_model {
+        let start = std::time::Instant::now();
+        lamer_policy::bench::save_random_model(&options.config, dir, &device, dtype)
+            .with_context(|| format!("cannot write the model to {}", dir.display()))?;
+        let secs = start.elapsed().as_secs_f64();
+        match args.format {
+            Format::Markdown => println!("wrote {} in {secs:.1} s", dir.display()),
+            Format::Jsonl => println!(
+                "{}",
+                serde_json::json!({
+                    "saved": dir.display().to_string(),
+                    "parameters": options.config.parameter_count(),
+                    "seconds": secs,
+                })
+            ),
+        }
+        return Ok(());
+    }
+
     let stop = Arc::new(AtomicBool::new(false));
     let peak = Arc::new(AtomicU64::new(0));
+    let overall = Arc::new(AtomicU64::new(0));
     let poller = (!device.is_cpu()).then(|| {
-        let (stop, peak) = (stop.clone(), peak.clone());
-        std::thread::spawn(move || poll_gpu_memory(stop, peak))
+        let (stop, peak, overall) = (stop.clone(), peak.clone(), overall.clone());
+        std::thread::spawn(move || poll_gpu_memory(stop, peak, overall))
     });
-    println!(
-        "config {} ({} parameters), device {}, dtype {}",
-        args.config,
-        options.config.parameter_count(),
-        args.device,
-        args.dtype
-    );
-    println!("| measurement | value |\n|---|---|");
-    run(&options, |m| println!("{m}")).context("benchmark failed")?;
-    stop.store(true, Ordering::Relaxed);
-    if let Some(p) = poller {
-        let _ = p.join();
+    let markdown = args.format == Format::Markdown;
+    if markdown {
         println!(
-            "| GPU memory used, peak (nvidia-smi, all runs) | {} MiB |",
-            peak.load(Ordering::Relaxed)
+            "config {} ({} parameters), device {}, dtype {}",
+            args.config,
+            options.config.parameter_count(),
+            args.device,
+            args.dtype
+        );
+        println!("| measurement | value |\n|---|---|");
+    }
+    run(&options, |m| {
+        // The peak since the previous figure: this measurement's.
+        let gpu_mib = poller.as_ref().map(|_| peak.swap(0, Ordering::Relaxed));
+        if markdown {
+            match gpu_mib {
+                Some(mib) => println!("{m} (GPU peak {mib} MiB)"),
+                None => println!("{m}"),
+            }
+        } else {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "name": m.name,
+                    "value": m.value,
+                    "unit": m.unit,
+                    "gpu_peak_mib": gpu_mib,
+                })
+            );
+        }
+    })
+    .context("benchmark failed")?;
+    stop.store(true, Ordering::Relaxed);
+    let gpu_overall = poller.map(|p| {
+        let _ = p.join();
+        overall.load(Ordering::Relaxed)
+    });
+    if markdown {
+        if let Some(mib) = gpu_overall {
+            println!("| GPU memory used, peak (nvidia-smi, all runs) | {mib} MiB |");
+        }
+    } else {
+        println!(
+            "{}",
+            serde_json::json!({
+                "summary": {
+                    "config": args.config,
+                    "model": options.model_dir.as_ref().map(|d| d.display().to_string()),
+                    "parameters": options.config.parameter_count(),
+                    "device": args.device,
+                    "dtype": args.dtype,
+                    "gpu_peak_mib": gpu_overall,
+                }
+            })
         );
     }
     Ok(())

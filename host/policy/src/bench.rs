@@ -5,6 +5,8 @@
 //! Used by `cargo run --release -p lamer-policy --example bench` (and the
 //! CLI). Models are random-initialised: speed does not depend on the values.
 
+use std::collections::HashMap;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use candle_core::{DType, Device, Tensor};
@@ -81,13 +83,17 @@ impl std::fmt::Display for Measurement {
     }
 }
 
-/// A random-initialised model of `config` (weights ~ N(0, 0.02), norms 1),
-/// drawn on the device (fast even for billions of parameters).
-pub fn random_model(config: &Qwen3Config, device: &Device, dtype: DType) -> Result<Qwen3Model> {
+/// Random weights for `config` (~ N(0, 0.02), norms 1), drawn on the device
+/// (fast even for billions of parameters).
+pub fn random_tensors(
+    config: &Qwen3Config,
+    device: &Device,
+    dtype: DType,
+) -> Result<HashMap<String, Tensor>> {
     if !device.is_cpu() {
         device.set_seed(0)?;
     }
-    let mut tensors = std::collections::HashMap::new();
+    let mut tensors = HashMap::new();
     for (name, shape) in crate::model::expected_tensors(config) {
         let t = if name.ends_with("norm.weight") {
             Tensor::ones(shape, dtype, device)?
@@ -96,8 +102,50 @@ pub fn random_model(config: &Qwen3Config, device: &Device, dtype: DType) -> Resu
         };
         tensors.insert(name, t);
     }
+    Ok(tensors)
+}
+
+/// A random-initialised model of `config` (see [`random_tensors`]).
+pub fn random_model(config: &Qwen3Config, device: &Device, dtype: DType) -> Result<Qwen3Model> {
+    let tensors = random_tensors(config, device, dtype)?;
     let vb = candle_nn::VarBuilder::from_tensors(tensors, dtype, device);
     Qwen3Model::new(config, vb)
+}
+
+/// Writes a random model of `config` as a Hugging Face model directory in
+/// `dtype`, with the built-in tiny model's tokenizer, so that another
+/// framework (transformers) and our CLI can load the very same weights.
+///
+/// The tokenizer is smaller than a real config's vocabulary; that is fine
+/// for a random model (ids past the tokenizer decode to nothing). The
+/// config's bos/eos ids are dropped because they name tokens the tiny
+/// tokenizer does not have: stop tokens then come from its
+/// `tokenizer_config.json`, as for the tiny model.
+pub fn save_random_model(
+    config: &Qwen3Config,
+    dir: &Path,
+    device: &Device,
+    dtype: DType,
+) -> Result<()> {
+    let tiny = crate::tiny::materialize_default()?;
+    let tokenizer_file = tiny.join(crate::loading::TOKENIZER_FILE);
+    let tokenizer = tokenizers::Tokenizer::from_file(&tokenizer_file)
+        .map_err(|e| PolicyError::Tokenizer(format!("{}: {e}", tokenizer_file.display())))?;
+    let mut config = config.clone();
+    config.bos_token_id = None;
+    config.eos_token_id = None;
+    config.torch_dtype = Some(dtype_name(dtype).into());
+    let weights = random_tensors(&config, device, dtype)?;
+    crate::tiny::write_model_dir(dir, &config, &tokenizer, &weights)
+}
+
+/// The `torch_dtype` spelling of a dtype.
+fn dtype_name(dtype: DType) -> &'static str {
+    match dtype {
+        DType::BF16 => "bfloat16",
+        DType::F16 => "float16",
+        _ => "float32",
+    }
 }
 
 fn best_of<F: FnMut() -> Result<()>>(repeats: usize, mut f: F) -> Result<Duration> {
@@ -292,5 +340,29 @@ pub fn named_config(name: &str) -> Result<Qwen3Config> {
         other => Err(PolicyError::Model(format!(
             "unknown bench config {other:?}; use tiny, qwen3-0.6b or qwen3-4b"
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_saved_random_model_loads_back_with_its_shape_and_dtype() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Qwen3Config::test_tiny(2048);
+        save_random_model(&config, dir.path(), &Device::Cpu, DType::BF16).unwrap();
+        let saved = crate::loading::ModelFiles::locate(dir.path())
+            .unwrap()
+            .read_config()
+            .unwrap();
+        assert_eq!(saved.hidden_size, config.hidden_size);
+        assert_eq!(saved.vocab_size, 2048);
+        assert_eq!(saved.torch_dtype.as_deref(), Some("bfloat16"));
+        // The tiny tokenizer's stop tokens, not Qwen's ids it does not have.
+        assert_eq!(saved.eos_token_id, None);
+        let (model, _) =
+            crate::loading::load_model_dir(dir.path(), &Device::Cpu, DType::BF16).unwrap();
+        assert_eq!(model.config().num_hidden_layers, config.num_hidden_layers);
     }
 }

@@ -57,6 +57,7 @@ pub mod memory;
 pub mod model;
 pub mod optim;
 pub mod parity;
+pub mod prefix_sharing;
 pub mod sampling;
 pub mod scoring;
 mod scripted;

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
+use lamer_policy::prefix_sharing::PrefillSharing;
 use lamer_policy::{DType, Device, ExpertPolicy, LlmPolicy, ModelSource, Policy, RandomPolicy};
 use lamer_policy::{PolicyError, PolicyRequest, PolicyResponse, PolicyUsage, SamplingParams};
 
@@ -253,6 +254,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         inner: policy.as_mut(),
         elapsed: Duration::ZERO,
         counted: PolicyUsage::default(),
+        sharing: PrefillSharing::default(),
     };
     let outcome = evaluate(factory, &mut timed, &config, &mut Progress(bar.clone()))
         .with_context(|| format!("evaluating {} on {env}", timed.name()))?;
@@ -261,6 +263,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64(),
         timed.elapsed.as_secs_f64(),
         timed.usage().unwrap_or_default(),
+        timed.sharing,
     );
     bar.finish_and_clear();
 
@@ -343,10 +346,19 @@ struct Timing {
     completion_tokens_per_second: f64,
     /// Prompt and completion tokens per second of policy time.
     tokens_per_second: f64,
+    /// Prompt tokens the generation batches prefill with no sharing, with
+    /// identical prompts once, and with every shared prefix once.
+    prefill_sharing: PrefillSharing,
 }
 
 impl Timing {
-    fn new(policy: String, wall_seconds: f64, policy_seconds: f64, usage: PolicyUsage) -> Self {
+    fn new(
+        policy: String,
+        wall_seconds: f64,
+        policy_seconds: f64,
+        usage: PolicyUsage,
+        prefill_sharing: PrefillSharing,
+    ) -> Self {
         let per_second = |tokens: u64| tokens as f64 / policy_seconds.max(1e-9);
         Timing {
             wall_seconds,
@@ -355,16 +367,19 @@ impl Timing {
             usage,
             completion_tokens_per_second: per_second(usage.completion_tokens),
             tokens_per_second: per_second(usage.prompt_tokens + usage.completion_tokens),
+            prefill_sharing,
         }
     }
 }
 
 /// A policy decorator that adds up the wall time spent generating, and the
-/// requests and tokens where the policy does not count them itself.
+/// requests and tokens where the policy does not count them itself, and
+/// what each batch's prompts could share in prefill.
 struct TimedPolicy<'a> {
     inner: &'a mut dyn Policy,
     elapsed: Duration,
     counted: PolicyUsage,
+    sharing: PrefillSharing,
 }
 
 impl Policy for TimedPolicy<'_> {
@@ -385,6 +400,9 @@ impl Policy for TimedPolicy<'_> {
         let responses = self.inner.generate(requests, sampling);
         self.elapsed += started.elapsed();
         self.counted.requests += requests.len() as u64;
+        if let Ok(answered) = &responses {
+            self.sharing.add_answered(answered);
+        }
         for r in responses.iter().flatten() {
             self.counted.prompt_tokens += r.prompt_ids.len() as u64;
             self.counted.completion_tokens +=

@@ -24,6 +24,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use lamer_plugin::EnvFactory;
+use lamer_policy::prefix_sharing::SharingMeter;
 use lamer_policy::{
     AdamW, AdamWConfig, DType, Device, LlmPolicy, LoraConfig, ModelSource, PolicyError, TrainMode,
     TrainableParams,
@@ -711,13 +712,17 @@ pub fn train(factory: &dyn EnvFactory, options: TrainOptions) -> Result<TrainOut
             ..RolloutConfig::default()
         };
         bar.phase("rollout");
+        // The meter counts what the rollout's batches could share in prefill
+        // (exact duplicates vs a prefix tree): `prefill/*` in metrics.jsonl.
+        let mut meter = SharingMeter::new(&mut learner.policy);
         let output = run_rollout(
             factory,
-            &mut learner.policy,
+            &mut meter,
             &groups,
             &rollout_config,
             &mut NoObserver,
         )?;
+        let sharing = meter.sharing;
         let rollout_s = started.elapsed().as_secs_f64();
         let (output, failed_trials) = drop_failed_trials(output);
         if failed_trials == output.trials.len() {
@@ -756,6 +761,22 @@ pub fn train(factory: &dyn EnvFactory, options: TrainOptions) -> Result<TrainOut
         }
         m.set("train/tokens", update.tokens as f64);
         m.set("timing_s/rollout", rollout_s);
+        m.set("prefill/batches", sharing.batches as f64);
+        m.set("prefill/rows", sharing.rows as f64);
+        m.set("prefill/prompt_tokens", sharing.prompt_tokens as f64);
+        m.set("prefill/dedup_tokens", sharing.dedup_tokens as f64);
+        m.set(
+            "prefill/batch_prefix_tokens",
+            sharing.batch_prefix_tokens as f64,
+        );
+        m.set(
+            "prefill/dedup_padded_tokens",
+            sharing.dedup_padded_tokens as f64,
+        );
+        m.set(
+            "prefill/prefix_tree_tokens",
+            sharing.prefix_tree_tokens as f64,
+        );
         m.set("timing_s/update", update_s);
         let val_every = recipe.schedule.val_every;
         if val_every > 0 && (step % val_every == 0 || step == recipe.schedule.steps) {

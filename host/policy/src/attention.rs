@@ -34,7 +34,7 @@ use crate::cpu_matmul::matmul;
 use crate::error::Result;
 use crate::manual_grad::{Backward, attach};
 use crate::model::Pass;
-use crate::vector_math::exp_nonpositive;
+use crate::vector_math::{avx2_dispatch, exp_nonpositive};
 
 /// The most score elements (`B × heads × query block × keys`) one attention
 /// block materialises at inference: 4 Mi elements, 16 MiB in f32.
@@ -304,22 +304,9 @@ impl MaskIndex {
     }
 }
 
-/// Softmax of `x · scale + mask` in place over one row, in f32.
-fn softmax_row(x: &mut [f32], mask: &[f32], scale: f32) {
-    #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-        // SAFETY: the CPU has just been found to support both features.
-        return unsafe { softmax_row_avx2(x, mask, scale) };
-    }
-    softmax_row_portable(x, mask, scale);
-}
-
-/// [`softmax_row_portable`] compiled for AVX2 + FMA (the binary itself
-/// targets baseline x86-64, so the row loops would otherwise run 4-wide).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn softmax_row_avx2(x: &mut [f32], mask: &[f32], scale: f32) {
-    softmax_row_portable(x, mask, scale);
+avx2_dispatch! {
+    /// Softmax of `x · scale + mask` in place over one row, in f32.
+    fn softmax_row(x: &mut [f32], mask: &[f32], scale: f32) = softmax_row_portable;
 }
 
 /// Lanes of the row reductions: independent accumulators let the compiler
@@ -501,19 +488,8 @@ fn softmax_backward_row(g: &mut [f32], p: &[f32], scale: f32) {
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn softmax_backward_row_avx2(g: &mut [f32], p: &[f32], scale: f32) {
-    softmax_backward_row(g, p, scale);
-}
-
-fn softmax_backward_row_dispatch(g: &mut [f32], p: &[f32], scale: f32) {
-    #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-        // SAFETY: the CPU has just been found to support both features.
-        return unsafe { softmax_backward_row_avx2(g, p, scale) };
-    }
-    softmax_backward_row(g, p, scale);
+avx2_dispatch! {
+    fn softmax_backward_row_dispatch(g: &mut [f32], p: &[f32], scale: f32) = softmax_backward_row;
 }
 
 /// Runs [`softmax_backward_row`] over rows of `t`, converting half-precision

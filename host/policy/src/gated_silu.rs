@@ -15,7 +15,7 @@ use rayon::prelude::*;
 
 use crate::error::Result;
 use crate::manual_grad::{Backward, attach};
-use crate::vector_math::exp_nonpositive;
+use crate::vector_math::{avx2_dispatch, exp_nonpositive};
 
 /// Elements per parallel task.
 const PER_TASK: usize = 1 << 14;
@@ -74,19 +74,8 @@ fn forward_chunk(gate: &mut [f32], up: &[f32]) {
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn forward_chunk_avx2(gate: &mut [f32], up: &[f32]) {
-    forward_chunk(gate, up);
-}
-
-fn forward_chunk_dispatch(gate: &mut [f32], up: &[f32]) {
-    #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-        // SAFETY: the CPU has just been found to support both features.
-        return unsafe { forward_chunk_avx2(gate, up) };
-    }
-    forward_chunk(gate, up);
+avx2_dispatch! {
+    fn forward_chunk_dispatch(gate: &mut [f32], up: &[f32]) = forward_chunk;
 }
 
 fn forward_in_place(gate: &mut [f32], up: &[f32]) {

@@ -32,7 +32,7 @@ use crate::PolicyError;
 use crate::cpu_matmul::matmul;
 use crate::error::Result;
 use crate::manual_grad::{Backward, attach};
-use crate::vector_math::exp_nonpositive;
+use crate::vector_math::{avx2_dispatch, exp_nonpositive};
 
 /// Rows per deterministic partial sum of the weight gradient.
 const ROWS_PER_PARTIAL: usize = 64;
@@ -218,19 +218,8 @@ struct RowStats {
     entropy: f32,
 }
 
-fn row_stats(row: &[f32], target: usize, scale: f32) -> RowStats {
-    #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-        // SAFETY: the CPU has just been found to support both features.
-        return unsafe { row_stats_avx2(row, target, scale) };
-    }
-    row_stats_portable(row, target, scale)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn row_stats_avx2(row: &[f32], target: usize, scale: f32) -> RowStats {
-    row_stats_portable(row, target, scale)
+avx2_dispatch! {
+    fn row_stats(row: &[f32], target: usize, scale: f32) -> RowStats = row_stats_portable;
 }
 
 /// Lanes of the row reductions (independent accumulators vectorise).
@@ -287,28 +276,19 @@ fn row_gradient(
     g_logprob: f32,
     g_entropy: f32,
 ) {
-    #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-        // SAFETY: the CPU has just been found to support both features.
-        unsafe { row_gradient_avx2(d, row, scale, stats, g_logprob, g_entropy) };
-        d[target] += scale * g_logprob;
-        return;
-    }
-    row_gradient_portable(d, row, scale, stats, g_logprob, g_entropy);
+    row_gradient_vectorised(d, row, scale, stats, g_logprob, g_entropy);
     d[target] += scale * g_logprob;
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn row_gradient_avx2(
-    d: &mut [f32],
-    row: &[f32],
-    scale: f32,
-    stats: &RowStats,
-    g_logprob: f32,
-    g_entropy: f32,
-) {
-    row_gradient_portable(d, row, scale, stats, g_logprob, g_entropy);
+avx2_dispatch! {
+    fn row_gradient_vectorised(
+        d: &mut [f32],
+        row: &[f32],
+        scale: f32,
+        stats: &RowStats,
+        g_logprob: f32,
+        g_entropy: f32,
+    ) = row_gradient_portable;
 }
 
 /// `d = s · (−g_lp · p − g_H · p ⊙ (log p + H))`; the target's `+ s · g_lp`

@@ -1,6 +1,33 @@
 //! Element-wise maths that vectorises: the kernels' loops call these on
 //! every element, so they are branch-free and inlined, where libm's `expf`
-//! is one scalar call per element.
+//! is one scalar call per element. [`avx2_dispatch`] compiles such a loop a
+//! second time for AVX2 + FMA and picks that copy when the CPU has them (the
+//! binary itself targets baseline x86-64, where the loops run 4 lanes wide).
+
+/// `fn name(args) -> ret = portable;` defines `name`, which runs
+/// `portable(args)` compiled with AVX2 + FMA when the CPU supports both and
+/// as it is otherwise. `portable` should be `#[inline(always)]` so that it is
+/// compiled into the AVX2 copy.
+macro_rules! avx2_dispatch {
+    ($(#[$meta:meta])* fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? = $portable:ident;) => {
+        $(#[$meta])*
+        fn $name($($arg: $ty),*) $(-> $ret)? {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx2,fma")]
+                unsafe fn avx2($($arg: $ty),*) $(-> $ret)? {
+                    $portable($($arg),*)
+                }
+                if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                    // SAFETY: the CPU has just been found to support both features.
+                    return unsafe { avx2($($arg),*) };
+                }
+            }
+            $portable($($arg),*)
+        }
+    };
+}
+pub(crate) use avx2_dispatch;
 
 /// `exp(x)` for `x ≤ 0`, within 2 ulp of libm's and branch-free, so the
 /// loops that call it vectorise (libm's `expf` is a scalar call per element).

@@ -211,6 +211,16 @@ impl CausalBlock {
     }
 }
 
+/// The (query, key) pairs the causal blocks of a training pass score, for
+/// `queries` queries that are the last of `keys` keys: what the CPU keeps
+/// per row and head for the backward (the memory plan counts it).
+pub fn causal_score_elements(queries: usize, keys: usize) -> usize {
+    causal_blocks(queries, keys)
+        .iter()
+        .map(|b| b.len * b.keys)
+        .sum()
+}
+
 /// The causal blocks of `queries` queries that are the last of `keys` keys.
 fn causal_blocks(queries: usize, keys: usize) -> Vec<CausalBlock> {
     let block = query_block(queries, 1, usize::MAX);
@@ -705,5 +715,7 @@ mod tests {
         );
         assert!(blocks.iter().all(|b| b.keys == 2 + b.start + b.len));
         assert_eq!(causal_blocks(5, 5).len(), 1);
+        assert_eq!(causal_score_elements(256, 256), 256 * 256 * 10 / 16);
+        assert_eq!(causal_score_elements(5, 5), 25);
     }
 }

@@ -95,6 +95,10 @@ pub struct PlanInput {
     pub generation_tokens: usize,
     /// Rows × prompt tokens one prefill group processes.
     pub prefill_token_budget: usize,
+    /// The training attention keeps one probability tensor in causal
+    /// blocks (the CPU kernel, [`crate::attention`]) rather than the composed
+    /// ops' scores and probabilities over every query and key.
+    pub fused_attention: bool,
 }
 
 /// The estimate, in bytes.
@@ -277,7 +281,12 @@ fn training_activations(input: &PlanInput, checkpointing: bool) -> u64 {
     // Norm inputs/outputs, residuals, q/k/v before and after norm and RoPE,
     // the attention context, o_proj, and gate/up/SiLU/product/down.
     let per_token = 6 * h + 3 * q + 4 * kv + 4 * i;
-    let scores = 2 * rows * c.num_attention_heads as u64 * l * l;
+    let score_elements = if input.fused_attention {
+        crate::attention::causal_score_elements(input.train_tokens, input.train_tokens) as u64
+    } else {
+        2 * l * l
+    };
+    let scores = rows * c.num_attention_heads as u64 * score_elements;
     let per_layer = (rows * l * per_token + scores) * wb;
     // f32 logits, log-softmax and its exp for the entropy.
     let logits = rows * input.response_tokens as u64 * c.vocab_size as u64 * 4 * 3;
@@ -398,7 +407,32 @@ mod tests {
             generation_rows: 128,
             generation_tokens: 4096,
             prefill_token_budget: 16_384,
+            fused_attention: false,
         }
+    }
+
+    #[test]
+    fn the_fused_cpu_attention_keeps_fewer_scores() {
+        let composed = qwen3_4b_full();
+        let fused = PlanInput {
+            fused_attention: true,
+            ..qwen3_4b_full()
+        };
+        let (a, b) = (
+            training_activations(&composed, false),
+            training_activations(&fused, false),
+        );
+        // One probability tensor over 5/8 of the (query, key) pairs instead
+        // of two over all of them: the score part shrinks by 5/16.
+        let c = &composed.config;
+        let per_layer_scores = |factor: f64| {
+            (factor * 4.0 * c.num_attention_heads as f64 * 4096.0 * 4096.0 * 2.0) as u64
+        };
+        let layers = c.num_hidden_layers as u64;
+        assert_eq!(
+            a - b,
+            layers * (per_layer_scores(2.0) - per_layer_scores(0.625))
+        );
     }
 
     #[test]

@@ -174,6 +174,7 @@ fn memory_plan(
         generation_rows: recipe.schedule.tasks_per_step * recipe.trial.group_size,
         generation_tokens: l.max_prompt_tokens + l.max_new_tokens,
         prefill_token_budget: 16_384,
+        fused_attention: device.is_cpu(),
     };
     let (plan, warning) = check_plan(&input, recipe.optim.activation_checkpointing, device)?;
     eprintln!("memory plan on {}: {}", device_name(device), plan.summary());

@@ -229,12 +229,7 @@ impl CustomOp2 for Checkpointed {
         _: &CpuStorage,
         _: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let y = self.take_output()?;
-        let (storage, layout) = y.storage_and_layout();
-        let (Storage::Cpu(cpu), Some((a, b))) = (&*storage, layout.contiguous_offsets()) else {
-            candle_core::bail!("checkpoint: the block's output is not a contiguous CPU tensor");
-        };
-        Ok((copy_range(cpu, a, b)?, layout.shape().clone()))
+        crate::manual_grad::cpu_copy(&self.take_output()?)
     }
 
     fn cuda_fwd(
@@ -268,17 +263,6 @@ impl CustomOp2 for Checkpointed {
         // gets none; the anchor's comes through the sink with the others.
         Ok((input.track_op().then_some(input_grad), None))
     }
-}
-
-/// A copy of `storage[a..b]` (float dtypes, the ones a block outputs).
-fn copy_range(storage: &CpuStorage, a: usize, b: usize) -> candle_core::Result<CpuStorage> {
-    Ok(match storage {
-        CpuStorage::F32(v) => CpuStorage::F32(v[a..b].to_vec()),
-        CpuStorage::BF16(v) => CpuStorage::BF16(v[a..b].to_vec()),
-        CpuStorage::F16(v) => CpuStorage::F16(v[a..b].to_vec()),
-        CpuStorage::F64(v) => CpuStorage::F64(v[a..b].to_vec()),
-        _ => candle_core::bail!("checkpoint: unsupported output dtype"),
-    })
 }
 
 #[cfg(test)]

@@ -35,6 +35,24 @@ pub fn attach(
     }
 }
 
+/// A copy of the elements of `t`, a contiguous CPU tensor, as a custom op's
+/// `cpu_fwd` returns them (for ops whose result was computed beforehand).
+pub(crate) fn cpu_copy(t: &Tensor) -> candle_core::Result<(CpuStorage, Shape)> {
+    let (storage, layout) = t.storage_and_layout();
+    let (Storage::Cpu(storage), Some((start, end))) = (&*storage, layout.contiguous_offsets())
+    else {
+        candle_core::bail!("precomputed output: not a contiguous CPU tensor");
+    };
+    let copy = match storage {
+        CpuStorage::F32(x) => CpuStorage::F32(x[start..end].to_vec()),
+        CpuStorage::BF16(x) => CpuStorage::BF16(x[start..end].to_vec()),
+        CpuStorage::F16(x) => CpuStorage::F16(x[start..end].to_vec()),
+        CpuStorage::F64(x) => CpuStorage::F64(x[start..end].to_vec()),
+        _ => candle_core::bail!("precomputed output: unsupported dtype"),
+    };
+    Ok((copy, layout.shape().clone()))
+}
+
 struct Attached {
     output: Tensor,
     backward: Box<Backward>,
@@ -43,21 +61,7 @@ struct Attached {
 impl Attached {
     /// A contiguous copy of the precomputed output's storage.
     fn copy_output(&self) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (storage, layout) = self.output.storage_and_layout();
-        let Storage::Cpu(storage) = &*storage else {
-            candle_core::bail!("manual-backward: the output is not on the CPU");
-        };
-        let Some((start, end)) = layout.contiguous_offsets() else {
-            candle_core::bail!("manual-backward: the output must be contiguous");
-        };
-        let copy = match storage {
-            CpuStorage::F32(x) => CpuStorage::F32(x[start..end].to_vec()),
-            CpuStorage::BF16(x) => CpuStorage::BF16(x[start..end].to_vec()),
-            CpuStorage::F16(x) => CpuStorage::F16(x[start..end].to_vec()),
-            CpuStorage::F64(x) => CpuStorage::F64(x[start..end].to_vec()),
-            _ => candle_core::bail!("manual-backward: unsupported dtype"),
-        };
-        Ok((copy, layout.shape().clone()))
+        cpu_copy(&self.output)
     }
 
     /// `n` input gradients from the closure.
